@@ -1,0 +1,81 @@
+"""Input checks shared by the pure layers: shapes, finiteness, zero norms.
+
+Each check raises InvalidInputError with the offending name, shape or value and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from latentops.errors import InvalidInputError
+
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+
+
+def _is_finite_all(x: torch.Tensor | np.ndarray) -> bool:
+    # integer arrays are always finite; np.isfinite handles them too
+    if isinstance(x, torch.Tensor):
+        return bool(torch.isfinite(x).all())
+    return bool(np.isfinite(x).all())
+
+
+def check_finite(x: ArrayT, name: str) -> ArrayT:
+    """Raise if ``x`` holds NaN or inf; return it unchanged otherwise."""
+    if not _is_finite_all(x):
+        if isinstance(x, torch.Tensor):
+            bad = int((~torch.isfinite(x)).sum())
+        else:
+            bad = int((~np.isfinite(x)).sum())
+        raise InvalidInputError(
+            f"{name} contains {bad} NaN/inf value(s) (shape {tuple(x.shape)}); "
+            "drop or repair those rows (a diverged model produces them) before this step"
+        )
+    return x
+
+
+def check_latents(z: ArrayT, name: str = "z", *, d: int | None = None, min_rows: int = 1) -> ArrayT:
+    """Check a (N, d) float latent batch: 2-D, at least ``min_rows`` rows, dim ``d``, finite."""
+    if z.ndim != 2:
+        raise InvalidInputError(
+            f"{name} must be a 2-D (N, d) array of latents, got shape {tuple(z.shape)}; "
+            "reshape to (N, d) or add a batch dimension with z[None]"
+        )
+    if z.shape[0] < min_rows:
+        raise InvalidInputError(
+            f"{name} has {z.shape[0]} rows but at least {min_rows} are needed; "
+            "check the filter or split that selected them"
+        )
+    if d is not None and z.shape[1] != d:
+        raise InvalidInputError(
+            f"{name} has latent dim d={z.shape[1]} but d={d} was expected; "
+            "use latents and directions from the same model"
+        )
+    return check_finite(z, name)
+
+
+def check_last_dim(x: ArrayT, d: int, name: str, other: str) -> ArrayT:
+    """Raise unless ``x.shape[-1] == d`` (the latent dim of ``other``)."""
+    if x.ndim == 0 or x.shape[-1] != d:
+        raise InvalidInputError(
+            f"{name} has shape {tuple(x.shape)} but its last dim must equal d={d} of {other}; "
+            "use tensors from the same latent space"
+        )
+    return x
+
+
+def check_nonzero(v: ArrayT, name: str = "direction", *, eps: float = 1e-12) -> ArrayT:
+    """Raise if the vector(s) in ``v`` (last dim) have (near) zero norm."""
+    if isinstance(v, torch.Tensor):
+        norms = v.detach().float().norm(dim=-1).reshape(-1).cpu().numpy()
+    else:
+        norms = np.linalg.norm(np.asarray(v, dtype=np.float64), axis=-1).reshape(-1)
+    smallest = float(norms.min()) if norms.size else 0.0
+    if smallest <= eps:
+        raise InvalidInputError(
+            f"{name} has norm {smallest:.3g}, which cannot define a direction; "
+            "refit it with labels that actually separate, or pass a non-zero vector"
+        )
+    return v
