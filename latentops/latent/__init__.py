@@ -1,1 +1,54 @@
-"""latentops.latent."""
+"""latentops.latent: pure, batched tensor maths on latents (no IO, any device and dtype).
+
+interpolate: lerp, slerp, interpolate. edit: apply_direction(s), traversals, arithmetic.
+prior: N(0, I) log density, typical shell, projection back to the prior, edit report.
+vq: nearest-code quantization, token-map edits, codebook usage.
+"""
+
+from latentops.latent.edit import (
+    apply_direction,
+    apply_directions,
+    coordinate_traversal,
+    direction_traversal,
+    latent_arithmetic,
+)
+from latentops.latent.interpolate import interpolate, lerp, slerp
+from latentops.latent.prior import (
+    PriorShift,
+    log_prior,
+    prior_shell_band,
+    prior_shell_radius,
+    prior_shift,
+    project_to_prior,
+    radius_for_log_prob,
+)
+from latentops.latent.vq import (
+    codebook_usage,
+    codes_to_latents,
+    quantize,
+    replace_codes,
+    swap_code,
+)
+
+__all__ = [
+    "PriorShift",
+    "apply_direction",
+    "apply_directions",
+    "codebook_usage",
+    "codes_to_latents",
+    "coordinate_traversal",
+    "direction_traversal",
+    "interpolate",
+    "latent_arithmetic",
+    "lerp",
+    "log_prior",
+    "prior_shell_band",
+    "prior_shell_radius",
+    "prior_shift",
+    "project_to_prior",
+    "quantize",
+    "radius_for_log_prob",
+    "replace_codes",
+    "slerp",
+    "swap_code",
+]
