@@ -72,28 +72,33 @@ def pair_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> to
         ) from None
 
 
+def as_real(x: ScalarOrVector, name: str, expected: str) -> torch.Tensor:
+    """Return ``x`` as a finite, non-empty real tensor; Python numbers become float64."""
+    if isinstance(x, bool) or (isinstance(x, torch.Tensor) and x.dtype == torch.bool):
+        raise InvalidInputError(f"{name} must be {expected}, got a bool {x!r}")
+    try:
+        # float64 first, so a float64 computation sees Python numbers unrounded
+        exact = isinstance(x, torch.Tensor | np.ndarray)
+        xt = torch.as_tensor(x) if exact else torch.as_tensor(x, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"{name} must be {expected}, got {x!r} ({exc})") from None
+    if xt.is_complex() or xt.dtype == torch.bool:
+        raise InvalidInputError(f"{name} must be {expected} (real numbers), got dtype {xt.dtype}")
+    if xt.numel() == 0:
+        raise InvalidInputError(f"{name} is empty (shape {tuple(xt.shape)}); pass {expected}")
+    return check_finite(xt, name)
+
+
 def as_grid(
     t: ScalarOrVector, name: str, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, bool]:
     """Return ``t`` as a finite 1-D tensor (T,) on ``device`` and whether it was a scalar."""
-    if isinstance(t, bool) or (isinstance(t, torch.Tensor) and t.dtype == torch.bool):
-        raise InvalidInputError(f"{name} must be a number or 1-D numbers, got a bool {t!r}")
-    try:
-        tt = torch.as_tensor(t)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InvalidInputError(
-            f"{name} must be a float or a 1-D sequence/tensor of floats, got {t!r} ({exc})"
-        ) from None
-    if tt.is_complex() or tt.dtype == torch.bool:
-        raise InvalidInputError(f"{name} must hold real numbers, got dtype {tt.dtype}")
+    tt = as_real(t, name, "a float or a 1-D sequence/tensor of floats")
     if tt.ndim > 1:
         raise InvalidInputError(
             f"{name} has shape {tuple(tt.shape)} but must be a scalar or 1-D (T,); "
             f"flatten it with {name}.reshape(-1)"
         )
-    if tt.numel() == 0:
-        raise InvalidInputError(f"{name} is empty; pass at least one value")
-    check_finite(tt, name)
     return tt.to(device=device, dtype=dtype).reshape(-1), tt.ndim == 0
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentops._validate import check_finite, check_last_dim
+from latentops._validate import check_last_dim
 from latentops.errors import InvalidInputError
 from latentops.latent._checks import (
     ScalarOrVector,
     as_grid,
     as_latents,
+    as_real,
     check_index,
     compute_dtype,
     lead,
@@ -56,20 +57,13 @@ def _alphas(
     alphas: ScalarOrVector, k: int, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
     """Validate per-direction strengths: (k,) or (S, k) finite real numbers."""
-    try:
-        a = torch.as_tensor(alphas)
-    except (TypeError, ValueError, RuntimeError) as exc:
+    a = as_real(alphas, "alphas", f"a (k,) or (S, k) array of floats with k={k}")
+    if a.ndim not in (1, 2) or a.shape[-1] != k:
         raise InvalidInputError(
-            f"alphas must be a (k,) or (S, k) array of floats ({exc})"
-        ) from None
-    if a.dtype == torch.bool or a.is_complex() or a.ndim not in (1, 2) or a.shape[-1] != k:
-        raise InvalidInputError(
-            f"alphas has shape {tuple(a.shape)} and dtype {a.dtype} but must be real numbers "
-            f"of shape (k,) or (S, k) with k={k}, one strength per row of V"
+            f"alphas has shape {tuple(a.shape)} but must be (k,) or (S, k) with k={k}, "
+            "one strength per row of V"
         )
-    if a.numel() == 0:
-        raise InvalidInputError(f"alphas is empty (shape {tuple(a.shape)}); pass at least one row")
-    return check_finite(a, "alphas").to(device=device, dtype=dtype)
+    return a.to(device=device, dtype=dtype)
 
 
 def apply_directions(
