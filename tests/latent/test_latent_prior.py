@@ -136,7 +136,9 @@ def test_prior_shift_reports_how_far_an_edit_moved():
     assert shift.outside_shell[1].all() and (shift.delta_log_prob[1] < 0).all()
     assert shift.shell_z[1].mean() > 10
     summary = shift.summary()
-    assert summary["frac_outside_shell"] == pytest.approx(float(shift.outside_shell.double().mean()))
+    assert summary["frac_outside_shell"] == pytest.approx(
+        float(shift.outside_shell.double().mean())
+    )
     assert summary["delta_log_prob"] == pytest.approx(float(shift.delta_log_prob.mean()))
 
 
@@ -149,7 +151,10 @@ def test_prior_shift_reports_how_far_an_edit_moved():
             lambda: project_to_prior(torch.zeros(2, 3), band=(1.0, 2.0)),
             r"2 zero latent\(s\).*radius 1",
         ),
-        (lambda: project_to_prior(torch.ones(2, 3), min_log_prob=0.0), r"min_log_prob=0\.0 is unreach"),
+        (
+            lambda: project_to_prior(torch.ones(2, 3), min_log_prob=0.0),
+            r"min_log_prob=0\.0 is unreach",
+        ),
         (
             lambda: project_to_prior(torch.ones(2, 3), band=(3.0, 4.0), min_log_prob=-3.5),
             r"allows \|z\| <= .* below the band's lower radius 3",

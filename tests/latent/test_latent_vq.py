@@ -99,7 +99,7 @@ def test_replace_codes_by_mask_and_by_coordinates():
     coords = torch.tensor([[1, 2, 3], [0, 0, 0]])
     out = replace_codes(idx, coords, 2)
     assert out[1, 2, 3] == 2 and out[0, 0, 0] == 2
-    assert int((out != idx).sum()) == int((idx[1, 2, 3] != 2)) + int(idx[0, 0, 0] != 2)
+    assert int((out != idx).sum()) == int(idx[1, 2, 3] != 2) + int(idx[0, 0, 0] != 2)
     assert torch.equal(idx, torch.arange(24).reshape(2, 3, 4) % 5)  # input untouched
     flat = replace_codes(torch.tensor([0, 1, 2, 3]), [1, 3], 0)
     assert flat.tolist() == [0, 0, 2, 0]
@@ -134,7 +134,10 @@ def test_codebook_usage_counts_and_perplexity():
     [
         (lambda: quantize(torch.ones(4, 3), torch.ones(8, 5)), r"h has shape \(4, 3\).*D=5"),
         (lambda: quantize(torch.ones(2, 3, 4, 4), torch.ones(8, 4)), r"channel-first.*D=4"),
-        (lambda: quantize(torch.ones(4, 3), torch.ones(2, 8, 3)), r"codebook has shape \(2, 8, 3\)"),
+        (
+            lambda: quantize(torch.ones(4, 3), torch.ones(2, 8, 3)),
+            r"codebook has shape \(2, 8, 3\)",
+        ),
         (lambda: quantize(torch.ones(0, 3), torch.ones(8, 3)), r"h is empty"),
         (lambda: quantize(torch.tensor([[float("nan"), 0.0]]), torch.ones(8, 2)), r"h contains 1"),
         (lambda: quantize(torch.ones(4, 3), torch.ones(8, 3), chunk_size=0), r"chunk_size=0"),
@@ -143,10 +146,15 @@ def test_codebook_usage_counts_and_perplexity():
         (lambda: replace_codes(torch.zeros(2, 2, dtype=torch.long), [[2, 0]], 1), r"row \[2, 0\]"),
         (lambda: replace_codes(torch.zeros(2, 2, dtype=torch.long), [[1]], 1), r"\(M, 2\)"),
         (
-            lambda: replace_codes(torch.zeros(2, 2, dtype=torch.long), torch.ones(3, dtype=torch.bool), 1),
+            lambda: replace_codes(
+                torch.zeros(2, 2, dtype=torch.long), torch.ones(3, dtype=torch.bool), 1
+            ),
             r"mask has shape \(3,\)",
         ),
-        (lambda: replace_codes(torch.zeros(4, dtype=torch.long), [0], 8, num_codes=8), r"new_code=8"),
+        (
+            lambda: replace_codes(torch.zeros(4, dtype=torch.long), [0], 8, num_codes=8),
+            r"new_code=8",
+        ),
         (lambda: swap_code(torch.zeros(4, dtype=torch.long), -1, 2), r"old=-1 is not a valid"),
         (lambda: swap_code(torch.tensor([-3, 0]), 0, 2), r"negative code id -3"),
         (lambda: codebook_usage(torch.tensor([0, 4]), 4), r"code id 4.*K=4"),
