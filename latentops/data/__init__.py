@@ -1,1 +1,19 @@
-"""latentops.data."""
+"""Datasets that stream batches with stable item ids and ground-truth factor columns."""
+
+from latentops.data.arrays import ArrayDataset
+from latentops.data.base import Batch, Dataset
+from latentops.data.digits import Digits
+from latentops.data.dsprites import DSprites
+from latentops.data.files import load_array_file
+from latentops.data.registry import get_dataset, list_datasets
+
+__all__ = [
+    "ArrayDataset",
+    "Batch",
+    "DSprites",
+    "Dataset",
+    "Digits",
+    "get_dataset",
+    "list_datasets",
+    "load_array_file",
+]

@@ -1,0 +1,216 @@
+"""Load user images or embeddings ("bring your own latents") from a .npy or Parquet file.
+
+.npy holds only x and is memory-mapped. Parquet holds one list column (a vector, or a flattened
+image) plus scalar label columns and optionally an id column; it is read row group by row group
+into one preallocated array, so peak memory is the result plus one record batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from latentops.data.arrays import ArrayDataset
+from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def load_array_file(
+    path: str | Path,
+    *,
+    vector_column: str | None = None,
+    image_column: str | None = None,
+    label_columns: Sequence[str] | None = None,
+    name: str | None = None,
+    id_column: str | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+) -> ArrayDataset:
+    """Open a .npy array or a Parquet table of vectors/images (+ labels) as an ArrayDataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"no file at {str(path)!r}; check the path (.npy or .parquet)")
+    name = name or path.stem
+    if path.suffix == ".npy":
+        extras = {
+            "vector_column": vector_column,
+            "image_column": image_column,
+            "label_columns": label_columns,
+            "id_column": id_column,
+            "image_shape": image_shape,
+        }
+        given = sorted(k for k, v in extras.items() if v is not None)
+        if given:
+            raise InvalidInputError(
+                f"{path.name}: a .npy file holds only the x array, so {given} do not apply; "
+                "store labels and ids in a Parquet file instead"
+            )
+        return ArrayDataset(_open_npy(path), None, name)
+    if path.suffix in _PARQUET_SUFFIXES:
+        return _load_parquet(
+            path, vector_column, image_column, label_columns, name, id_column, image_shape
+        )
+    raise InvalidInputError(
+        f"{path.name}: unsupported file type {path.suffix!r}; use .npy or {_PARQUET_SUFFIXES}"
+    )
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CorruptArtifactError(
+            f"{path.name} cannot be read as a numeric .npy array ({exc}); "
+            "re-save it with np.save(path, x) from a numeric array"
+        ) from exc
+
+
+def _pick_columns(
+    schema: pa.Schema,
+    path: Path,
+    vector_column: str | None,
+    image_column: str | None,
+    label_columns: Sequence[str] | None,
+    id_column: str | None,
+) -> tuple[str, list[str]]:
+    names = schema.names
+    list_cols = [
+        f.name
+        for f in schema
+        if pa.types.is_list(f.type)
+        or pa.types.is_large_list(f.type)
+        or pa.types.is_fixed_size_list(f.type)
+    ]
+    if vector_column is not None and image_column is not None:
+        raise InvalidInputError(
+            f"{path.name}: pass vector_column or image_column, not both "
+            f"({vector_column!r}, {image_column!r})"
+        )
+    x_col = vector_column or image_column
+    if x_col is None:
+        if len(list_cols) != 1:
+            raise InvalidInputError(
+                f"{path.name}: found list columns {list_cols}; say which holds the data with "
+                "vector_column=... (embeddings) or image_column=... (flattened pixels)"
+            )
+        x_col = list_cols[0]
+    labels = (
+        [c for c in names if c not in list_cols and c != id_column]
+        if label_columns is None
+        else list(label_columns)
+    )
+    for col in [x_col, *labels, *([id_column] if id_column else [])]:
+        if col not in names:
+            raise NotFoundError(f"{path.name} has no column {col!r}; its columns are {names}")
+    if x_col not in list_cols:
+        raise InvalidInputError(
+            f"{path.name}: column {x_col!r} has type {schema.field(x_col).type}, not a list of "
+            "numbers; store each vector or flattened image as a list<float> value"
+        )
+    return x_col, labels
+
+
+def _image_shape(length: int, given: tuple[int, int, int] | None, path: Path) -> tuple[int, ...]:
+    if given is not None:
+        shape = tuple(int(s) for s in given)
+        if len(shape) != 3 or math.prod(shape) != length:
+            raise InvalidInputError(
+                f"{path.name}: image_shape={given} does not hold {length} values per row; "
+                "pass (C, H, W) with C*H*W equal to the list length"
+            )
+        return shape
+    for channels in (1, 3):
+        side = math.isqrt(length // channels)
+        if channels * side * side == length:
+            return (channels, side, side)
+    raise InvalidInputError(
+        f"{path.name}: {length} values per image is not a square 1- or 3-channel image; "
+        "pass image_shape=(C, H, W)"
+    )
+
+
+def _list_values(arr: pa.Array, col: str, path: Path) -> tuple[np.ndarray, int]:
+    """Flatten one record batch of a list column into (rows, length) after checking it."""
+    if arr.null_count:
+        raise InvalidInputError(
+            f"{path.name}: column {col!r} has {arr.null_count} null rows; drop them"
+        )
+    lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        raise InvalidInputError(
+            f"{path.name}: column {col!r} has rows of different lengths "
+            f"({int(lengths.min())}..{int(lengths.max())}); every vector must have the same d"
+        )
+    flat = arr.flatten()
+    if flat.null_count or not (pa.types.is_floating(flat.type) or pa.types.is_integer(flat.type)):
+        raise InvalidInputError(
+            f"{path.name}: column {col!r} must hold non-null numbers, got {flat.type} "
+            f"with {flat.null_count} nulls"
+        )
+    width = int(lengths[0]) if len(lengths) else 0
+    return flat.to_numpy(zero_copy_only=False).reshape(len(arr), width), width
+
+
+def _load_parquet(
+    path: Path,
+    vector_column: str | None,
+    image_column: str | None,
+    label_columns: Sequence[str] | None,
+    name: str,
+    id_column: str | None,
+    image_shape: tuple[int, int, int] | None,
+) -> ArrayDataset:
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptArtifactError(
+            f"{path.name} cannot be read as Parquet ({exc}); re-export it with pyarrow or pandas"
+        ) from exc
+    x_col, labels = _pick_columns(
+        schema, path, vector_column, image_column, label_columns, id_column
+    )
+    wanted = [x_col, *labels, *([id_column] if id_column else [])]
+    n = pf.metadata.num_rows
+    x: np.ndarray | None = None
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in wanted[1:]}
+    row = 0
+    try:
+        for batch in pf.iter_batches(columns=wanted):
+            values, width = _list_values(batch.column(x_col), x_col, path)  # (b, L)
+            if x is None:
+                # keep integer pixels compact (uint8 -> /255 per batch); vectors become float32
+                keep = image_column is not None and values.dtype.kind in "iu"
+                x = np.empty((n, width), dtype=values.dtype if keep else np.float32)
+            elif width != x.shape[1]:
+                raise InvalidInputError(
+                    f"{path.name}: column {x_col!r} changes length from {x.shape[1]} to {width}; "
+                    "every vector must have the same d"
+                )
+            x[row : row + len(values)] = values
+            row += len(values)
+            for c in parts:
+                parts[c].append(batch.column(c).to_numpy(zero_copy_only=False))
+    except pa.ArrowException as exc:
+        raise CorruptArtifactError(f"{path.name}: Parquet data cannot be decoded ({exc})") from exc
+    if x is None or n == 0:
+        raise InvalidInputError(f"{path.name} has no rows; write at least one row")
+    cols = {c: np.concatenate(p) for c, p in parts.items()}
+    ids = cols.pop(id_column) if id_column else None
+    if image_column is not None:
+        x = x.reshape(n, *_image_shape(x.shape[1], image_shape, path))
+    elif image_shape is not None:
+        raise InvalidInputError(
+            f"{path.name}: image_shape applies only to images; pass image_column={x_col!r}"
+        )
+    if ids is not None and ids.dtype.kind not in "iu":
+        raise InvalidInputError(
+            f"{path.name}: id column {id_column!r} has dtype {ids.dtype} (nulls or non-integers); "
+            "item ids must be unique non-null integers"
+        )
+    return ArrayDataset(x, cols, name, item_ids=ids)

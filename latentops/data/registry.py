@@ -1,0 +1,38 @@
+"""Dataset registry: ``get_dataset(name, **options)`` and ``list_datasets()``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from latentops.data.base import Dataset
+from latentops.data.digits import Digits
+from latentops.data.dsprites import DSprites
+from latentops.data.files import load_array_file
+from latentops.errors import InvalidInputError, NotFoundError
+
+_REGISTRY: dict[str, Callable[..., Dataset]] = {
+    "dsprites": DSprites,
+    "digits": Digits,
+    "file": load_array_file,  # get_dataset("file", path="emb.parquet", vector_column="z")
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by ``get_dataset``."""
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str, **options: Any) -> Dataset:
+    """Build the dataset registered under ``name`` with its keyword ``options``."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise NotFoundError(f"unknown dataset {name!r}; known datasets are {list_datasets()}")
+    params = inspect.signature(factory).parameters
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise InvalidInputError(
+            f"dataset {name!r} has no option(s) {unknown}; its options are {sorted(params)}"
+        )
+    return factory(**options)
