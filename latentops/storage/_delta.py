@@ -1,0 +1,111 @@
+"""Thin, retrying helpers over deltalake: create, read, append, insert-if-absent merges."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from latentops.errors import CorruptArtifactError, NotFoundError, VersionConflictError
+
+MAX_COMMIT_ATTEMPTS = 25
+
+
+def commit_props(run_id: str | None, operation: str) -> CommitProperties:
+    """Commit metadata that ties a table version to the flow run that wrote it."""
+    meta = {"latentops.operation": operation}
+    if run_id:
+        meta["latentops.run_id"] = run_id
+    return CommitProperties(custom_metadata=meta)
+
+
+def exists(uri: str) -> bool:
+    """True if a Delta table lives at ``uri``."""
+    return DeltaTable.is_deltatable(uri)
+
+
+def open_table(uri: str, version: int | None = None, *, what: str = "table") -> DeltaTable:
+    """Open a Delta table (optionally as of ``version``) or raise NotFoundError."""
+    try:
+        table = DeltaTable(uri)
+    except TableNotFoundError:
+        raise NotFoundError(f"{what} does not exist at {uri}") from None
+    except (DeltaError, OSError) as exc:
+        raise CorruptArtifactError(f"{what} at {uri} cannot be read as a Delta table: {exc}") from exc
+    if version is not None:
+        latest = table.version()
+        if not 0 <= version <= latest:
+            raise NotFoundError(
+                f"{what} has versions 0..{latest}, not {version}; list them with "
+                "`latentops tables show NAME`"
+            )
+        table.load_as_version(version)
+    return table
+
+
+def create(uri: str, schema: pa.Schema, card: dict[str, Any], run_id: str | None) -> DeltaTable:
+    """Create the table if absent (racing creators are fine); return it."""
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        if exists(uri):
+            return DeltaTable(uri)
+        try:
+            return DeltaTable.create(
+                uri,
+                schema,
+                mode="ignore",
+                description=json.dumps(card, sort_keys=True),
+                commit_properties=commit_props(run_id, "create"),
+            )
+        except (CommitFailedError, DeltaError):
+            # Another process created it between our check and our commit.
+            time.sleep(0.01 * (attempt + 1))
+    return DeltaTable(uri)
+
+
+def card_of(table: DeltaTable) -> dict[str, Any]:
+    """The JSON card latentops keeps in the Delta table description."""
+    desc = table.metadata().description
+    try:
+        return json.loads(desc) if desc else {}
+    except json.JSONDecodeError as exc:
+        raise CorruptArtifactError(f"table {table.table_uri} has an unreadable card: {exc}") from exc
+
+
+def retry_commit(action: Callable[[], Any], what: str) -> Any:
+    """Run ``action`` (which re-reads its table) until its commit wins the race."""
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        try:
+            return action()
+        except CommitFailedError:
+            time.sleep(min(0.5, 0.01 * 2**attempt))
+    raise VersionConflictError(
+        f"{what}: {MAX_COMMIT_ATTEMPTS} commits in a row lost to concurrent writers; retry later"
+    )
+
+
+def insert_new(
+    uri: str, data: pa.Table, match: str, run_id: str | None, operation: str
+) -> int:
+    """Insert rows of ``data`` whose key (``match`` predicate on t/s) is absent; return count."""
+
+    def attempt() -> int:
+        table = DeltaTable(uri)
+        metrics = (
+            table.merge(
+                data,
+                predicate=match,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=commit_props(run_id, operation),
+            )
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return int(metrics["num_target_rows_inserted"])
+
+    return retry_commit(attempt, f"writing {len(data)} rows to {uri}")

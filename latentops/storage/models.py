@@ -1,0 +1,158 @@
+"""Model registry: immutable ``name@version`` rows + content-addressed safetensors weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load_file, save_file
+
+from latentops import __version__
+from latentops.errors import CorruptArtifactError, NotFoundError
+from latentops.models import Autoencoder, build_model, model_config_dict
+from latentops.refs import Ref, check_name, parse_ref
+from latentops.storage import _delta, _versioned
+
+SCHEMA = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        ("arch", pa.string()),
+        ("latent_dim", pa.int64()),
+        ("config_json", pa.string()),
+        ("checkpoint", pa.string()),
+        ("sha256", pa.string()),
+        ("n_params", pa.int64()),
+        ("dataset", pa.string()),
+        ("dataset_fingerprint", pa.string()),
+        ("train_json", pa.string()),
+        ("metrics_json", pa.string()),
+        ("run_id", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("code_version", pa.string()),
+    ]
+)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The JSON model card of a registry row (what `latentops models show` prints)."""
+    card = {k: v for k, v in row.items() if not k.endswith("_json")}
+    card["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
+    for key in ("config", "train", "metrics"):
+        card[key] = json.loads(row[f"{key}_json"] or "{}")
+    card["ref"] = f"{row['name']}@{row['version']}"
+    return card
+
+
+class ModelRegistry:
+    """The ``models`` table of a store plus its ``checkpoints/`` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root / "models")
+        self.blobs = root / "checkpoints"
+
+    def _save_weights(self, model: Autoencoder) -> tuple[str, str]:
+        """Write weights once under their content hash; return (relative path, sha256)."""
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(dir=self.blobs, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(state, tmp, metadata={"arch": model.arch})
+            sha = file_sha256(Path(tmp))
+            final = self.blobs / f"{sha}.safetensors"
+            os.replace(tmp, final)  # atomic: readers never see a half-written checkpoint
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return f"checkpoints/{sha}.safetensors", sha
+
+    def register(
+        self,
+        name: str,
+        model: Autoencoder,
+        *,
+        dataset: str,
+        dataset_fingerprint: str,
+        train: dict[str, Any],
+        metrics: dict[str, Any],
+        run_id: str | None = None,
+    ) -> Ref:
+        """Store weights + card as the next version of ``name``; return ``name@version``."""
+        check_name(name, "model name")
+        checkpoint, sha = self._save_weights(model)
+        config = model_config_dict(model)
+
+        def row(version: int) -> dict[str, Any]:
+            return {
+                "name": name,
+                "version": version,
+                "arch": model.arch,
+                "latent_dim": int(model.latent_dim),
+                "config_json": json.dumps(config, sort_keys=True),
+                "checkpoint": checkpoint,
+                "sha256": sha,
+                "n_params": sum(p.numel() for p in model.parameters()),
+                "dataset": dataset,
+                "dataset_fingerprint": dataset_fingerprint,
+                "train_json": json.dumps(train, sort_keys=True, default=str),
+                "metrics_json": json.dumps(metrics, sort_keys=True, default=float),
+                "run_id": run_id,
+                "created_at": datetime.now(UTC),
+                "code_version": __version__,
+            }
+
+        card = {"kind": "models"}
+        version = _versioned.register(self.uri, SCHEMA, card, name, row, run_id, "model")
+        return Ref(name, version)
+
+    def card(self, ref: str | Ref) -> dict[str, Any]:
+        """The card of ``name@version`` (latest if unpinned)."""
+        ref = parse_ref(ref, "model") if isinstance(ref, str) else ref
+        return card_from_row(_versioned.get_row(self.uri, ref, "model"))
+
+    def load(self, ref: str | Ref, device: torch.device | str = "cpu") -> tuple[Autoencoder, dict]:
+        """Rebuild the model of ``ref`` from its card and verified weights, in eval mode."""
+        card = self.card(ref)
+        path = self.root / card["checkpoint"]
+        if not path.exists():
+            raise NotFoundError(
+                f"checkpoint {path} of {card['ref']} is missing; the store was copied without "
+                "its checkpoints/ folder"
+            )
+        if file_sha256(path) != card["sha256"]:
+            raise CorruptArtifactError(
+                f"checkpoint {path} of {card['ref']} does not match its sha256 {card['sha256'][:12]}…; "
+                "the file is corrupt or was replaced: retrain or restore it from a backup"
+            )
+        try:
+            state = load_file(str(path), device=str(device))
+        except (SafetensorsError, OSError) as exc:
+            raise CorruptArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
+        model = build_model(card["arch"], **card["config"])
+        model.load_state_dict(state)
+        return model.to(device).eval(), card
+
+    def list(self) -> pa.Table:
+        """Every registered model version (empty table when none)."""
+        if not _delta.exists(self.uri):
+            return SCHEMA.empty_table()
+        return _delta.open_table(self.uri).to_pyarrow_table().sort_by([("name", "ascending"), ("version", "ascending")])

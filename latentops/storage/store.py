@@ -1,0 +1,117 @@
+"""Store: the one handle on a latent store directory (tables, registries, SQL)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from latentops.errors import InvalidInputError, NotFoundError
+from latentops.refs import check_name
+from latentops.storage import _delta, sql
+from latentops.storage.catalog import DirectionCatalog
+from latentops.storage.latents import LatentTable
+from latentops.storage.models import ModelRegistry
+
+MARKER = "latentops.json"
+FORMAT = 1
+DEFAULT_PATH = "./latent-store"
+# Tables that live at the top of the store and become SQL views of the same name.
+TOP_TABLES = ("models", "directions", "edits", "scores", "runs")
+
+
+class Store:
+    """A directory of Delta tables: ``latents/<name>``, models, directions, edits, scores."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.models = ModelRegistry(root)
+        self.directions = DirectionCatalog(root)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
+        """Open the store at ``path`` (default $LATENTOPS_STORE or ./latent-store), creating it."""
+        root = Path(path or os.environ.get("LATENTOPS_STORE") or DEFAULT_PATH).expanduser().resolve()
+        marker = root / MARKER
+        if root.exists() and not root.is_dir():
+            raise InvalidInputError(
+                f"store path {root} is a file, not a directory; pass a directory with --store"
+            )
+        if marker.exists():
+            try:
+                meta = json.loads(marker.read_text())
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{marker} is corrupt ({exc}); restore it or remove it") from exc
+            if meta.get("format") != FORMAT:
+                raise InvalidInputError(f"{root} has store format {meta.get('format')}, expected {FORMAT}")
+            return cls(root)
+        if root.exists() and any(root.iterdir()):
+            raise InvalidInputError(
+                f"{root} exists but is not a latentops store (no {MARKER}); "
+                "pick an empty or new directory"
+            )
+        if not create:
+            raise NotFoundError(f"no latentops store at {root}; create one by running a command with --store {root}")
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".{MARKER}.{os.getpid()}"
+        tmp.write_text(json.dumps({"format": FORMAT}))
+        os.replace(tmp, marker)
+        return cls(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def latents(self, name: str) -> LatentTable:
+        """Handle on latent table ``name`` (it may not exist yet)."""
+        check_name(name, "table name")
+        return LatentTable(str(self.root / "latents" / name), name)
+
+    def latent_table(self, name: str) -> LatentTable:
+        """Handle on an existing latent table, or NotFoundError listing the tables."""
+        table = self.latents(name)
+        if not table.exists():
+            known = ", ".join(self.latent_tables()) or "none yet (run `latentops encode`)"
+            raise NotFoundError(f"no latent table {name!r}; tables: {known}")
+        return table
+
+    def latent_tables(self) -> list[str]:
+        """Names of the latent tables in the store."""
+        folder = self.root / "latents"
+        if not folder.exists():
+            return []
+        return sorted(p.name for p in folder.iterdir() if _delta.exists(str(p)))
+
+    def table_uri(self, name: str) -> str:
+        """URI of a top-level table (models, directions, edits, scores, runs)."""
+        if name not in TOP_TABLES:
+            raise NotFoundError(f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}")
+        return str(self.root / name)
+
+    def connect(self, *, read_only: bool = True, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+        """DuckDB connection with every table as a view (latents as ``latents.<name>``)."""
+        sources: dict[str, tuple[Any, int | None]] = {}
+        for name in self.latent_tables():
+            table = self.latents(name)
+            delta = _delta.open_table(table.uri)
+            sources[f"latents.{name}"] = (delta.to_pyarrow_dataset(), int(_delta.card_of(delta)["d"]))
+        for name in TOP_TABLES:
+            uri = self.table_uri(name)
+            if _delta.exists(uri):
+                sources[name] = (_delta.open_table(uri).to_pyarrow_dataset(), None)
+        con = sql.connect(sources, memory_limit=memory_limit)
+        if read_only:
+            sql.lock_down(con)
+        return con
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a read-only SQL query over the store and return an Arrow table."""
+        con = self.connect()
+        try:
+            sql.check_read_only(con, query)
+            return sql.run_query(con, query, params)
+        finally:
+            con.close()
