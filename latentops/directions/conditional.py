@@ -20,16 +20,18 @@ _SPAN_TOL = 1e-6
 
 def _named(directions: Sequence[Direction] | Mapping[str, Direction]) -> list[tuple[str, Direction]]:
     """(name, direction) pairs: mapping keys, else the label / method and position."""
-    if isinstance(directions, Mapping):
-        pairs = [(str(k), v) for k, v in directions.items()]
-    else:
-        pairs = [(d.label or f"{d.method}[{i}]", d) for i, d in enumerate(directions)]
-    for name, direction in pairs:
+    items = directions.items() if isinstance(directions, Mapping) else enumerate(directions)
+    pairs = []
+    for key, direction in items:
         if not isinstance(direction, Direction):
             raise InvalidInputError(
-                f"{name!r} is a {type(direction).__name__}, not a Direction; "
+                f"entry {key!r} is a {type(direction).__name__}, not a Direction; "
                 "wrap raw vectors with manual_direction(vector)"
             )
+        name = str(key) if isinstance(directions, Mapping) else direction.label
+        if name is None or any(name == seen for seen, _ in pairs):  # keep metric keys unique
+            name = f"{name or direction.method}[{key}]"
+        pairs.append((name, direction))
     return pairs
 
 

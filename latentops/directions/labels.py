@@ -64,6 +64,8 @@ def _coerce(token: str, column: str, values: np.ndarray) -> Any:
                 f"column {column!r} is numeric ({values.dtype}) but {token!r} is not a number; "
                 "compare it with a number such as 2 or 0.5"
             )
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)  # keep "2" as 2 so the canonical label reads as written
         number = float(text)
         return int(number) if kind in "iu" and number.is_integer() else number
     return text
