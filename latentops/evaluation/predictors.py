@@ -1,0 +1,222 @@
+"""Attribute predictors: small CNN judges that score images independently of any autoencoder.
+
+An ``AttributePredictor`` maps images (B, C, H, W) to one classification head per discrete
+factor. ``predict`` returns the *expected* class index under the softmax (continuous, so a
+dose-response curve over edit strengths is smooth instead of a staircase); ``features``
+returns the penultimate activations used for Fréchet distances and path lengths.
+No IO here: the integrator saves ``state_dict()`` with safetensors and the config as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from latentops.errors import InvalidInputError
+
+Batch = tuple[torch.Tensor, Mapping[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Architecture of an AttributePredictor; hashable and JSON-round-trippable."""
+
+    in_channels: int = 1
+    image_size: int = 64
+    # {factor name: number of classes}; stored as sorted pairs so the config stays hashable
+    factor_sizes: tuple[tuple[str, int], ...] | Mapping[str, int] = ()
+    width: int = 32  # channels of the first conv; doubled at each downsampling, capped at 8x
+    feature_dim: int = 128  # size of features(x)
+
+    def __post_init__(self) -> None:
+        pairs = self.factor_sizes
+        pairs = tuple(sorted((str(k), int(v)) for k, v in dict(pairs).items()))
+        object.__setattr__(self, "factor_sizes", pairs)
+        if not pairs:
+            raise InvalidInputError(
+                "factor_sizes is empty; pass {factor name: number of classes}, e.g. {'shape': 3}"
+            )
+        bad = [(k, v) for k, v in pairs if v < 2 or not k]
+        if bad:
+            raise InvalidInputError(
+                f"factor_sizes entries {bad} need a non-empty name and >= 2 classes"
+            )
+        for name in ("in_channels", "width", "feature_dim"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.image_size < 4:
+            raise InvalidInputError(f"image_size={self.image_size} must be >= 4 pixels")
+
+    @property
+    def factors(self) -> dict[str, int]:
+        """The factor sizes as a dict {name: number of classes}."""
+        return dict(self.factor_sizes)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict; ``PredictorConfig(**d)`` rebuilds an equal config."""
+        out = dataclasses.asdict(self)
+        out["factor_sizes"] = self.factors
+        return out
+
+
+class AttributePredictor(nn.Module):
+    """Small CNN with one softmax head per factor: images (B, C, H, W) -> logits per factor."""
+
+    def __init__(self, config: PredictorConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        ch, size, c_in = config.width, config.image_size, config.in_channels
+        # stride-2 convs down to <= 8 pixels; GroupNorm, not BatchNorm, so train() vs eval()
+        # never changes a judge's outputs
+        while True:
+            layers += [nn.Conv2d(c_in, ch, 3, stride=2, padding=1), nn.GroupNorm(1, ch), nn.ReLU()]
+            c_in, size = ch, (size + 1) // 2
+            if size <= 8:
+                break
+            ch = min(ch * 2, config.width * 8)
+        self.conv = nn.Sequential(*layers)
+        # pooling to a 4x4 grid (not global) keeps "where" information, e.g. object position
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(c_in * 16, config.feature_dim), nn.ReLU())
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(config.feature_dim, k) for name, k in config.factor_sizes}
+        )
+
+    def _check(self, x: torch.Tensor) -> None:
+        c, s = self.config.in_channels, self.config.image_size
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise InvalidInputError(
+                f"images have shape {shape} but this predictor expects (B, {c}, {s}, {s}); "
+                "resize them or build a predictor with a matching PredictorConfig"
+            )
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        x = x.to(device=self.proj[1].weight.device, dtype=torch.float32)
+        return self.proj(self.pool(self.conv(x)))  # (B, feature_dim)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits per factor: images (B, C, H, W) -> {name: (B, K_name)}."""
+        h = self._features(x)  # (B, f)
+        return {name: head(h) for name, head in self.heads.items()}
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, feature_dim) for Fréchet distance / path length."""
+        return self._features(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Expected class index per factor, sum_k k * softmax_k: {name: (B,) float}."""
+        out = {}
+        for name, logits in self.forward(x).items():
+            k = torch.arange(logits.shape[1], device=logits.device, dtype=logits.dtype)  # (K,)
+            out[name] = logits.softmax(dim=1) @ k  # (B,)
+        return out
+
+
+def _labels_on(
+    model: AttributePredictor, labels: Mapping[str, torch.Tensor], n: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Check a batch's label dict against the config; return int64 labels on ``device``."""
+    sizes = model.config.factors
+    if set(labels) != set(sizes):
+        raise InvalidInputError(
+            f"batch labels have factors {sorted(labels)} but the predictor has {sorted(sizes)}; "
+            "yield one label tensor per configured factor"
+        )
+    out = {}
+    for name, y in labels.items():
+        y = torch.as_tensor(y)
+        ok = y.shape == (n,) and not y.is_floating_point() and y.dtype != torch.bool
+        if not ok or (n > 0 and (int(y.min()) < 0 or int(y.max()) >= sizes[name])):
+            raise InvalidInputError(
+                f"labels[{name!r}] must be {n} integer class indices in [0, {sizes[name]}), got "
+                f"shape {tuple(y.shape)}, dtype {y.dtype}"
+                + (f", range [{int(y.min())}, {int(y.max())}]" if ok else "")
+            )
+        out[name] = y.to(device=device, dtype=torch.long)
+    return out
+
+
+def train_predictor(
+    model: AttributePredictor,
+    make_batches: Callable[[int], Iterable[Batch]],
+    *,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict[str, object]:
+    """Fit ``model`` with Adam on summed cross-entropies; ``make_batches(epoch)`` yields batches."""
+    if epochs < 1 or not lr > 0:
+        raise InvalidInputError(f"epochs={epochs} must be >= 1 and lr={lr} > 0")
+    device = torch.device(device)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[dict[str, object]] = []
+    # a private RNG stream: reproducible, and the caller's global torch RNG is left untouched
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for epoch in range(epochs):
+            loss_sum, n_seen = 0.0, 0
+            correct = dict.fromkeys(model.config.factors, 0)
+            for x, labels in make_batches(epoch):
+                x = x.to(device)
+                y = _labels_on(model, labels, x.shape[0], device)
+                logits = model(x)
+                loss = sum(F.cross_entropy(logits[n], y[n]) for n in y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += float(loss) * x.shape[0]
+                n_seen += x.shape[0]
+                for n in y:
+                    correct[n] += int((logits[n].argmax(dim=1) == y[n]).sum())
+            if n_seen == 0:
+                raise InvalidInputError(
+                    f"make_batches({epoch}) yielded no batches; it must yield (images, labels)"
+                )
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": loss_sum / n_seen,
+                    "accuracy": {n: c / n_seen for n, c in correct.items()},
+                }
+            )
+    model.eval()
+    return {
+        "history": history,
+        "accuracy": history[-1]["accuracy"],  # running train accuracy of the last epoch
+        "epochs": epochs,
+        "lr": lr,
+        "seed": seed,
+    }
+
+
+@torch.no_grad()
+def evaluate_predictor(
+    model: AttributePredictor, batches: Iterable[Batch], *, device: str | torch.device = "cpu"
+) -> dict[str, float]:
+    """Held-out accuracy per factor of ``model`` over (images, labels) batches."""
+    device = torch.device(device)
+    model.to(device)
+    correct = dict.fromkeys(model.config.factors, 0)
+    n_seen = 0
+    for x, labels in batches:
+        x = x.to(device)
+        y = _labels_on(model, labels, x.shape[0], device)
+        logits = model(x)
+        n_seen += x.shape[0]
+        for n in y:
+            correct[n] += int((logits[n].argmax(dim=1) == y[n]).sum())
+    if n_seen == 0:
+        raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
+    return {n: c / n_seen for n, c in correct.items()}
