@@ -56,7 +56,7 @@ def beta_vae_score(
     fast: bool = False,
     seed: int = 0,
 ) -> Result:
-    """BetaVAE score (accuracy of predicting the fixed factor) of latents (N, d) vs factors (N, K)."""
+    """BetaVAE score (accuracy at naming the fixed factor) of latents (N, d) vs factors (N, K)."""
     z, y, _ = check_table(latents, factors)
     if y.shape[1] < 2:
         raise InvalidInputError(

@@ -76,9 +76,7 @@ def sap(
     factor_names: Sequence[str] | None = None,
 ) -> Result:
     """SAP score of latents (N, d) w.r.t. factors (N, K), with its protocol."""
-    z, y, names = check_table(
-        latents, factors, discrete=not continuous_factors, names=factor_names
-    )
+    z, y, names = check_table(latents, factors, discrete=not continuous_factors, names=factor_names)
     if z.shape[1] < 2:
         raise InvalidInputError(
             f"latents have d={z.shape[1]} dim(s) but SAP compares the best two dims per factor; "

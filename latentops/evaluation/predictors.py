@@ -176,7 +176,7 @@ def train_predictor(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                loss_sum += float(loss) * x.shape[0]
+                loss_sum += float(loss.detach()) * x.shape[0]
                 n_seen += x.shape[0]
                 for n in y:
                     correct[n] += int((logits[n].argmax(dim=1) == y[n]).sum())

@@ -160,7 +160,7 @@ def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, *, eps: float = 1e-
 
 
 def path_length(features: ArrayLike, eps: float) -> dict[str, float]:
-    """PPL-style smoothness: mean |f_{t+1} - f_t|² / eps² over (T, N, f) features, 1-99 % trimmed."""
+    """PPL-style smoothness: mean |f_{t+1} - f_t|² / eps² over features (T, N, f), 1-99 % trim."""
     x = as_float(features, "features")
     if x.ndim != 3 or x.shape[0] < 2:
         raise InvalidInputError(
@@ -262,4 +262,3 @@ def calibrate_strength(strengths: ArrayLike, responses: ArrayLike, target_delta:
                 if best is None or abs(c) < abs(best):
                     best = float(c)
     return float(best)
-

@@ -222,8 +222,13 @@ def test_factor_vae_votes_for_the_true_dim_after_pruning(table):
 
 def test_every_metric_carries_its_protocol(table):
     y, perfect, _ = table
-    for fn, name in [(mig, "mig"), (sap, "sap"), (dci, "dci"),
-                     (beta_vae_score, "beta_vae"), (factor_vae_score, "factor_vae")]:
+    for fn, name in [
+        (mig, "mig"),
+        (sap, "sap"),
+        (dci, "dci"),
+        (beta_vae_score, "beta_vae"),
+        (factor_vae_score, "factor_vae"),
+    ]:
         out = fn(perfect, y, fast=True, seed=7)
         scores, protocol = split_scores(out)
         assert scores and all(k.startswith(name) for k in out)

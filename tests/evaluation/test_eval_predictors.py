@@ -1,0 +1,110 @@
+"""Attribute predictors: learn a synthetic image task, expected-value output, config, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from latentops.errors import InvalidInputError
+from latentops.evaluation import (
+    AttributePredictor,
+    PredictorConfig,
+    evaluate_predictor,
+    train_predictor,
+)
+
+CONFIG = PredictorConfig(
+    in_channels=1, image_size=16, factor_sizes={"x": 4, "y": 4}, width=8, feature_dim=32
+)
+
+
+def squares(n: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(n, 1, 16, 16) noisy images with a bright 4x4 square in one of 4x4 cells, and its cell."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 4, (n,), generator=g)
+    y = torch.randint(0, 4, (n,), generator=g)
+    images = 0.1 * torch.randn(n, 1, 16, 16, generator=g)
+    for i in range(n):
+        images[i, 0, 4 * y[i] : 4 * y[i] + 4, 4 * x[i] : 4 * x[i] + 4] += 1.0
+    return images, {"x": x, "y": y}
+
+
+def batches_of(data: tuple[torch.Tensor, dict[str, torch.Tensor]], size: int = 64):
+    images, labels = data
+    for s in range(0, images.shape[0], size):
+        yield images[s : s + size], {k: v[s : s + size] for k, v in labels.items()}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    model = AttributePredictor(CONFIG)
+    train = squares(512, seed=1)
+    result = train_predictor(model, lambda epoch: batches_of(train), epochs=6, lr=3e-3, seed=0)
+    return model, result
+
+
+def test_predictor_learns_square_position_well_above_chance(trained):
+    model, result = trained
+    held_out = evaluate_predictor(model, batches_of(squares(256, seed=2)))
+    assert held_out["x"] > 0.9 and held_out["y"] > 0.9  # chance is 0.25
+    losses = [h["loss"] for h in result["history"]]
+    assert losses[-1] < losses[0] / 2
+    assert set(result["accuracy"]) == {"x", "y"} and result["seed"] == 0
+
+
+def test_predict_is_the_softmax_expected_class_index(trained):
+    model, _ = trained
+    images, labels = squares(64, seed=3)
+    pred = model.predict(images)
+    logits = model(images)
+    for name in ("x", "y"):
+        p = logits[name].softmax(dim=1)
+        expected = (p * torch.arange(4.0)).sum(dim=1)
+        torch.testing.assert_close(pred[name], expected)
+        assert pred[name].shape == (64,) and not pred[name].requires_grad
+        assert ((pred[name] - labels[name].float()).abs() < 0.5).float().mean() > 0.9
+    feats = model.features(images)
+    assert feats.shape == (64, CONFIG.feature_dim) and not feats.requires_grad
+
+
+def test_training_is_seeded_and_leaves_the_global_rng_alone():
+    data = squares(64, seed=4)
+    states = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        model = AttributePredictor(CONFIG)
+        before = torch.random.get_rng_state()
+        train_predictor(model, lambda epoch: batches_of(data, 32), epochs=1, seed=9)
+        assert torch.equal(torch.random.get_rng_state(), before)
+        states.append(model.state_dict())
+    for key in states[0]:
+        torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0)
+
+
+def test_config_is_hashable_and_json_round_trips():
+    assert hash(CONFIG) == hash(PredictorConfig(1, 16, {"y": 4, "x": 4}, 8, 32))
+    again = PredictorConfig(**json.loads(json.dumps(CONFIG.to_dict())))
+    assert again == CONFIG and again.factors == {"x": 4, "y": 4}
+    assert AttributePredictor(PredictorConfig(3, 64, {"shape": 3})).features(
+        torch.zeros(2, 3, 64, 64)
+    ).shape == (2, 128)
+
+
+def test_predictor_bad_inputs():
+    with pytest.raises(InvalidInputError, match="factor_sizes is empty"):
+        PredictorConfig(factor_sizes={})
+    with pytest.raises(InvalidInputError, match=">= 2 classes"):
+        PredictorConfig(factor_sizes={"a": 1})
+    model = AttributePredictor(CONFIG)
+    with pytest.raises(InvalidInputError, match=r"expects \(B, 1, 16, 16\)"):
+        model.predict(torch.zeros(2, 3, 16, 16))
+    images, labels = squares(8, seed=0)
+    with pytest.raises(InvalidInputError, match=r"factors \['x'\] but the predictor has"):
+        train_predictor(model, lambda e: [(images, {"x": labels["x"]})], epochs=1)
+    with pytest.raises(InvalidInputError, match=r"class indices in \[0, 4\)"):
+        train_predictor(model, lambda e: [(images, {"x": labels["x"] + 4, "y": labels["y"]})])
+    with pytest.raises(InvalidInputError, match="yielded no batches"):
+        train_predictor(model, lambda e: [], epochs=1)

@@ -1,0 +1,190 @@
+"""Edit scorecard primitives: closed-form values, invariances and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latentops.errors import InvalidInputError, NotFoundError
+from latentops.evaluation import (
+    calibrate_strength,
+    dose_response,
+    frechet_distance,
+    frechet_distance_from_stats,
+    locality,
+    off_target_matrix,
+    path_length,
+    prior_plausibility,
+)
+
+S = np.linspace(-2.0, 2.0, 9)
+
+
+# ---- dose response ----------------------------------------------------------------------
+
+
+def test_dose_response_recovers_a_known_line():
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=50)  # per-item offsets, zero-mean noise around the line
+    responses = 0.7 * S[:, None] + 1.5 + (items - items.mean())[None, :]  # (S, N)
+    out = dose_response(S, responses)
+    assert out["slope"] == pytest.approx(0.7, abs=1e-12)
+    assert out["intercept"] == pytest.approx(1.5, abs=1e-12)
+    assert out["r2"] == pytest.approx(1.0, abs=1e-12)
+    assert out["spearman"] == pytest.approx(1.0)
+    assert out["item_spearman_mean"] == pytest.approx(1.0)
+    assert (out["n_strengths"], out["n_items"]) == (9, 50)
+
+
+def test_dose_response_nonlinear_monotone_and_flat():
+    cubic = dose_response(S, (S**3)[:, None])
+    assert cubic["spearman"] == pytest.approx(1.0) and cubic["r2"] < 0.95
+    flat = dose_response(S, np.ones((9, 3)))
+    assert flat["slope"] == pytest.approx(0.0, abs=1e-12)
+    assert flat["spearman"] == 0.0 and flat["item_spearman_mean"] == 0.0
+    down = dose_response(torch.tensor(S), torch.tensor(-S)[:, None].repeat(1, 4))
+    assert down["spearman"] == pytest.approx(-1.0) and down["slope"] == pytest.approx(-1.0)
+
+
+# ---- off-target -------------------------------------------------------------------------
+
+
+def test_off_target_matrix_mean_absolute_change():
+    before = {"smile": np.zeros(4), "age": np.array([1.0, 2.0, 3.0, 4.0]), "hair": np.ones(4)}
+    after = {
+        "smile": np.stack([np.full(4, s) for s in (0.0, 1.0, 2.0)]),  # (S=3, N=4)
+        "age": before["age"][None, :] + np.array([[0.0], [0.5], [-1.0]]),  # |0|, |.5|, |1|
+        "hair": np.ones((3, 4)),
+    }
+    out = off_target_matrix(before, after, "smile")
+    assert out["attributes"] == ["age", "hair"]
+    np.testing.assert_allclose(out["matrix"], [[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(out["target_change"], [0.0, 1.0, 2.0])
+    assert out["per_attribute"] == {"age": pytest.approx(0.5), "hair": 0.0}
+    assert out["max_off_target"] == pytest.approx(1.0)
+
+
+def test_off_target_bad_inputs():
+    before = {"a": np.zeros(3), "b": np.zeros(3)}
+    after = {"a": np.zeros((2, 3)), "b": np.zeros((2, 3))}
+    with pytest.raises(NotFoundError, match="target attribute 'c' is missing"):
+        off_target_matrix(before, after, "c")
+    with pytest.raises(InvalidInputError, match="same attributes"):
+        off_target_matrix(before, {"a": after["a"]}, "a")
+    with pytest.raises(InvalidInputError, match=r"expected \(N,\) and \(S, N\)"):
+        off_target_matrix(before, {"a": after["a"], "b": np.zeros((2, 4))}, "a")
+
+
+# ---- Fréchet distance -------------------------------------------------------------------
+
+
+def test_frechet_identical_sets_is_zero():
+    x = np.random.default_rng(0).normal(size=(200, 6))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=4, max_size=4))
+def test_frechet_of_a_shifted_set_is_the_squared_shift(shift):
+    x = np.random.default_rng(1).normal(size=(300, 4)) @ np.diag([1.0, 2.0, 0.5, 1.0])
+    shift = np.array(shift)
+    # same covariance: tr(C + C - 2 (C C)^1/2) = 0, leaving |shift|^2 exactly
+    assert frechet_distance(x, x + shift) == pytest.approx(float(shift @ shift), abs=1e-6)
+
+
+def test_frechet_from_stats_matches_the_diagonal_closed_form():
+    va, vb = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    mu = np.array([1.0, 0.0, -1.0])
+    expected = mu @ mu + np.sum((np.sqrt(va) - np.sqrt(vb)) ** 2)
+    got = frechet_distance_from_stats(mu, np.diag(va), np.zeros(3), np.diag(vb))
+    assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_frechet_survives_singular_covariances():
+    x = np.random.default_rng(2).normal(size=(5, 16))  # 5 samples, 16 dims: rank-4 covariance
+    y = x + 1.0
+    assert frechet_distance(x, y) == pytest.approx(16.0, abs=1e-3)
+    with pytest.raises(InvalidInputError, match="same f"):
+        frechet_distance(x, y[:, :3])
+
+
+# ---- path length ------------------------------------------------------------------------
+
+
+def test_path_length_of_a_constant_speed_path():
+    t = np.linspace(0.0, 1.0, 11)  # eps = 0.1
+    direction = np.array([3.0, 4.0])  # |v| = 5
+    feats = t[:, None, None] * direction[None, None, :] * np.ones((1, 20, 1))  # (T, N, f)
+    out = path_length(feats, eps=0.1)
+    assert out["path_length"] == pytest.approx(25.0)  # |v eps|^2 / eps^2
+    assert out["n_pairs"] == 200
+
+
+def test_path_length_trims_outliers():
+    rng = np.random.default_rng(0)
+    feats = np.cumsum(rng.normal(scale=0.1, size=(101, 10, 3)), axis=0)
+    feats[50:, 0] += 1000.0  # one huge jump in one path
+    out = path_length(feats, eps=0.1)
+    assert out["n_kept"] < out["n_pairs"]
+    assert out["path_length"] < 10.0  # the jump (1e8 / eps^2) was trimmed
+    with pytest.raises(InvalidInputError, match=r"\(T, N, f\)"):
+        path_length(feats[:1], eps=0.1)
+    with pytest.raises(InvalidInputError, match="eps=0"):
+        path_length(feats, eps=0)
+
+
+# ---- locality ---------------------------------------------------------------------------
+
+
+def test_locality_extremes_and_a_patch():
+    one = np.zeros((3, 16, 16))
+    one[:, 4, 7] = 2.0
+    assert locality(one) == pytest.approx(1.0)
+    assert locality(np.ones((3, 16, 16))) == pytest.approx(0.0)
+    patch = np.zeros((2, 16, 16))
+    patch[:, :4, :4] = -1.0  # 16 equally changed pixels: participation ratio 16
+    assert locality(patch) == pytest.approx(1 - 15 / 255)
+    with pytest.raises(InvalidInputError, match="zero for every item"):
+        locality(np.zeros((2, 4)))
+
+
+# ---- prior plausibility -----------------------------------------------------------------
+
+
+def test_prior_plausibility_percentiles():
+    data = np.arange(1.0, 101.0)  # 1..100
+    out = prior_plausibility(np.array([50.0, 100.0, -3.0]), data)
+    assert out["median_percentile"] == pytest.approx(50.0)
+    assert out["mean_percentile"] == pytest.approx(50.0)  # (50 + 100 + 0) / 3
+    assert out["frac_below_data_p1"] == pytest.approx(1 / 3)
+    assert out["data_p1"] == pytest.approx(np.percentile(data, 1))
+
+
+# ---- calibration ------------------------------------------------------------------------
+
+
+def test_calibrate_strength_inverts_a_monotone_response():
+    responses = (2.0 * S + 1.0)[:, None] * np.ones((1, 5))  # change of +2 per unit strength
+    assert calibrate_strength(S, responses, 1.0) == pytest.approx(0.5)
+    assert calibrate_strength(S, responses, -3.0) == pytest.approx(-1.5)
+    assert calibrate_strength(S, responses, 0.0) == pytest.approx(0.0)
+    # judge noise that breaks monotonicity is pooled, not followed
+    noisy = (S**3)[:, None].copy()
+    noisy[6] = noisy[5] - 0.1
+    s = calibrate_strength(S, noisy, 4.0)
+    assert 1.0 < s < 2.0
+
+
+def test_calibrate_strength_out_of_range_names_the_reachable_range():
+    responses = np.tanh(S)[:, None]
+    with pytest.raises(InvalidInputError, match=r"outside the reachable change \[-0.964, 0.964\]"):
+        calibrate_strength(S, responses, 1.5)
+    with pytest.raises(InvalidInputError, match="must include 0"):
+        calibrate_strength(S + 3.0, responses, 0.1)
+    with pytest.raises(InvalidInputError, match="distinct values"):
+        calibrate_strength(np.zeros(9), responses, 0.1)
+    with pytest.raises(InvalidInputError, match=r"must be \(S, N\) with S=9"):
+        calibrate_strength(S, responses.T, 0.1)
