@@ -63,7 +63,7 @@ def slerp_alpha_loop(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Te
     # the same formula batched over latents by hand, still looping over alphas
     omega = torch.acos((F.normalize(z0, dim=-1) * F.normalize(z1, dim=-1)).sum(-1, keepdim=True))
     zs = []
-    for alpha in torch.linspace(0, 1, steps):
+    for alpha in torch.linspace(0, 1, steps, device=z0.device):
         left = torch.sin((1 - alpha) * omega) / torch.sin(omega)
         right = torch.sin(alpha * omega) / torch.sin(omega)
         zs.append(left * z0 + right * z1)
@@ -92,7 +92,9 @@ def textbook_multi_edit(z: torch.Tensor, V: torch.Tensor, alphas: torch.Tensor) 
 
 def seconds(fn: Callable[[], torch.Tensor]) -> float:
     start = time.perf_counter()
-    fn()
+    out = fn()
+    if out.is_cuda:
+        torch.cuda.synchronize()  # kernels run asynchronously; time their completion
     return time.perf_counter() - start
 
 
@@ -113,17 +115,18 @@ def report(name: str, ours: Callable, baseline: Callable, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer latents, for a smoke run")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     args = parser.parse_args()
     n, d, steps, k = (1_000, 64, 64, 8) if args.quick else (10_000, 64, 64, 8)
     repeats = 5
     g = torch.Generator().manual_seed(0)
-    z0, z1 = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
-    v = torch.randn(d, generator=g)
-    V = torch.randn(k, d, generator=g)
-    strengths = torch.linspace(-3, 3, steps)
-    alphas = torch.randn(steps, k, generator=g)
-    tag = f"{n} latents x {steps} steps, d={d}, cpu threads={torch.get_num_threads()}"
-    print(f"# {tag}", flush=True)
+    z0, z1, v, V, alphas = (
+        torch.randn(shape, generator=g).to(args.device)
+        for shape in ((n, d), (n, d), (d,), (k, d), (steps, k))
+    )
+    strengths = torch.linspace(-3, 3, steps, device=args.device)
+    threads = torch.get_num_threads()
+    print(f"# {n} latents x {steps} steps, d={d}, {args.device}, cpu threads={threads}", flush=True)
 
     # equal norms: there our slerp is exactly the textbook formula, so outputs can be compared
     z1s = z1 / z1.norm(dim=-1, keepdim=True) * z0.norm(dim=-1, keepdim=True)

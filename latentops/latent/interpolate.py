@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 
 from latentops.errors import InvalidInputError
@@ -135,7 +136,7 @@ def interpolate(
     method: Literal["slerp", "lerp"] = "slerp",
 ) -> torch.Tensor:
     """``steps`` evenly spaced points from z0 to z1 inclusive -> (steps, ..., d), ends exact."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 2:
         raise InvalidInputError(
             f"steps={steps!r} must be an int >= 2 so the path includes both endpoints"
         )

@@ -66,6 +66,20 @@ def radius_for_log_prob(min_log_prob: float, d: int) -> float:
     return math.sqrt(-2.0 * (min_log_prob - peak))
 
 
+def _check_band(band: tuple[float, float]) -> tuple[float, float]:
+    """Validate a radius band (lo, hi) with 0 <= lo <= hi, lo finite."""
+    try:
+        lo, hi = (float(x) for x in band)
+    except (TypeError, ValueError):
+        lo = hi = math.nan  # not two numbers
+    if not (math.isfinite(lo) and 0.0 <= lo <= hi):
+        raise InvalidInputError(
+            f"band={band!r} must be (lo, hi) with 0 <= lo <= hi and lo finite; "
+            "e.g. prior_shell_band(d)"
+        )
+    return lo, hi
+
+
 def project_to_prior(
     z: torch.Tensor,
     *,
@@ -83,12 +97,7 @@ def project_to_prior(
     d = z.shape[-1]
     if band is None and min_log_prob is None:
         band = prior_shell_band(d)
-    lo, hi = (0.0, math.inf) if band is None else (float(band[0]), float(band[1]))
-    if not (math.isfinite(lo) and 0.0 <= lo <= hi):
-        raise InvalidInputError(
-            f"band={band!r} must be (lo, hi) with 0 <= lo <= hi and lo finite; "
-            "e.g. prior_shell_band(d)"
-        )
+    lo, hi = (0.0, math.inf) if band is None else _check_band(band)
     if min_log_prob is not None:
         hi = min(hi, radius_for_log_prob(min_log_prob, d))
         if hi < lo:

@@ -147,6 +147,7 @@ def test_prior_shift_reports_how_far_an_edit_moved():
     [
         (lambda: project_to_prior(torch.ones(2, 3), band=(2.0, 1.0)), r"band=\(2\.0, 1\.0\)"),
         (lambda: project_to_prior(torch.ones(2, 3), band=(-1.0, 1.0)), r"0 <= lo <= hi"),
+        (lambda: project_to_prior(torch.ones(2, 3), band=(1, 2, 3)), r"band=\(1, 2, 3\) must be"),
         (
             lambda: project_to_prior(torch.zeros(2, 3), band=(1.0, 2.0)),
             r"2 zero latent\(s\).*radius 1",
