@@ -290,3 +290,12 @@ def test_metric_specific_bad_inputs(table):
         beta_vae_score(perfect, y[:, :1])
     with pytest.raises(LatentOpsError, match="num_train=0"):
         mig(perfect, y, num_train=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_metrics_accept_cuda_tensors(table):
+    y, perfect, _ = table
+    z = torch.from_numpy(perfect).cuda()
+    assert mig(z, torch.from_numpy(y).cuda()) == mig(perfect, y)
+    assert factor_vae_score(z, y, fast=True) == factor_vae_score(perfect, y, fast=True)

@@ -108,3 +108,22 @@ def test_predictor_bad_inputs():
         train_predictor(model, lambda e: [(images, {"x": labels["x"] + 4, "y": labels["y"]})])
     with pytest.raises(InvalidInputError, match="yielded no batches"):
         train_predictor(model, lambda e: [], epochs=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_predictor_trains_and_predicts_on_cuda():
+    data = squares(256, seed=6)
+    torch.manual_seed(0)
+    model = AttributePredictor(CONFIG)
+    cuda_rng = torch.cuda.get_rng_state()
+    result = train_predictor(model, lambda e: batches_of(data), epochs=4, lr=3e-3, device="cuda")
+    assert torch.equal(torch.cuda.get_rng_state(), cuda_rng)
+    assert result["accuracy"]["x"] > 0.5
+    images = data[0][:32]
+    on_gpu = model.predict(images.cuda())
+    from_cpu = model.predict(images)  # inputs follow the model's device
+    assert on_gpu["x"].is_cuda and from_cpu["x"].is_cuda
+    cpu_model = AttributePredictor(CONFIG)
+    cpu_model.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
+    torch.testing.assert_close(cpu_model.predict(images)["y"], on_gpu["y"].cpu(), atol=1e-4, rtol=0)
