@@ -15,8 +15,9 @@ with the same impurity (MDI) importances, every dim considered at each split
 (``max_features=None``, as GBT does, so a dim that explains a factor wins its splits) and
 at least 10 rows per leaf so that fully grown trees do not carve noise dims, which would
 spread importance onto uninformative dims and lower D and C. Each tree sees half the rows
-(``max_samples=0.5``). On synthetic codes it tracks GBT's D/C within a few hundredths at a
-tenth of the time; the estimator string is recorded so the two are never mixed up.
+(``max_samples=0.5``). On synthetic dSprites-shaped codes its D/C ranked codes like GBT's
+and differed by 0.01-0.13 (more at small num_train) at 1/15-1/70 of the time: the two are
+not interchangeable, so the estimator is recorded with every number.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Every metric returns one flat dict with namespaced keys, e.g.
 The convention that makes it machine-readable: **score values are floats; protocol values
 (estimator, bins, seed, sample sizes, flags) are str, int or bool.** So a result can be
 stored as score rows, each with the same protocol attached, without a list of key names.
+A float-valued setting (e.g. FactorVAE's prune threshold) is therefore recorded as its str.
 """
 
 from __future__ import annotations
