@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 def best_threshold(p: np.ndarray, t: np.ndarray) -> float:
     """The cut c maximising training accuracy of the rule ``p >= c -> positive``."""
-    order = np.argsort(p, kind="stable")
+    order = np.argsort(p)  # the order among ties is irrelevant: no cut falls between them
     ps, ts = p[order], t[order]
     n, n_pos = ts.shape[0], int(ts.sum())
     # split i puts ps[:i] on the negative side: correct = negatives below + positives above

@@ -50,7 +50,7 @@ def stratified_holdout_mask(t: np.ndarray, holdout: float, rng: np.random.Genera
 def cap_rows(
     rows: np.ndarray, max_train: int | None, rng: np.random.Generator, t: np.ndarray | None = None
 ) -> np.ndarray:
-    """At most ``max_train`` of ``rows`` (sorted), keeping each class's share when ``t`` is given."""
+    """At most ``max_train`` of ``rows`` (sorted), keeping each class's share if ``t`` is given."""
     if max_train is None or rows.shape[0] <= max_train:
         return rows
     if t is None:

@@ -35,7 +35,7 @@ def _check_percent(name: str, value: float) -> float:
 
 
 def _extremes(y: np.ndarray, top: float, bottom: float) -> BinaryTarget:
-    """InterFaceGAN selection: the top ``top``% of a score are positive, bottom ``bottom``% negative."""
+    """InterFaceGAN selection: top ``top``% of a score are positive, bottom ``bottom``% negative."""
     if y.dtype.kind not in "iuf":
         raise InvalidInputError(
             f"top_percent/bottom_percent select by a numeric score but y has dtype {y.dtype}; "
@@ -71,14 +71,16 @@ def binary_target(
     top_percent: float | None = None,
     bottom_percent: float | None = None,
 ) -> BinaryTarget:
-    """Binary labels from ``y``: bool as is, two values (larger positive), one-vs-rest, or extremes."""
+    """Binary labels from ``y``: bool, two values (larger positive), one-vs-rest or extremes."""
     if top_percent is not None or bottom_percent is not None:
         if positive is not None:
             raise InvalidInputError(
                 "pass either positive=... (one class vs rest) or top_percent/bottom_percent "
                 "(extremes of a score), not both"
             )
-        top = _check_percent("top_percent", top_percent if top_percent is not None else bottom_percent)
+        top = _check_percent(
+            "top_percent", top_percent if top_percent is not None else bottom_percent
+        )
         bottom = _check_percent(
             "bottom_percent", bottom_percent if bottom_percent is not None else top_percent
         )
@@ -89,8 +91,7 @@ def binary_target(
             t = np.zeros(y.shape, dtype=bool)
         if not np.any(t):
             raise InvalidInputError(
-                f"positive={positive!r} never occurs in y; values present: "
-                f"{_preview(np.unique(y))}"
+                f"positive={positive!r} never occurs in y; values present: {_preview(np.unique(y))}"
             )
         spec = {"rule": "one_vs_rest", "positive": py_scalar(positive)}
     elif y.dtype == bool:

@@ -18,7 +18,9 @@ from latentops.errors import InvalidInputError
 _SPAN_TOL = 1e-6
 
 
-def _named(directions: Sequence[Direction] | Mapping[str, Direction]) -> list[tuple[str, Direction]]:
+def _named(
+    directions: Sequence[Direction] | Mapping[str, Direction],
+) -> list[tuple[str, Direction]]:
     """(name, direction) pairs: mapping keys, else the label / method and position."""
     items = directions.items() if isinstance(directions, Mapping) else enumerate(directions)
     pairs = []

@@ -171,10 +171,11 @@ class Direction:
                 f"direction card lacks {missing} (has {sorted(card)}); "
                 "cards come from Direction.to_card()"
             )
-        if card.get("card_version", CARD_VERSION) > CARD_VERSION:
+        version = card.get("card_version", CARD_VERSION)
+        if not isinstance(version, int) or version > CARD_VERSION:
             raise CorruptArtifactError(
-                f"direction card_version={card['card_version']} is newer than this latentops "
-                f"understands ({CARD_VERSION}); upgrade latentops"
+                f"direction card_version={version!r} is newer than this latentops "
+                f"understands ({CARD_VERSION}) or not a version; upgrade latentops"
             )
         out = cls(
             vector=vector,

@@ -58,10 +58,17 @@ def _check_max_train(max_train: Any) -> None:
         raise InvalidInputError(f"max_train={max_train!r} must be None or an int >= 2")
 
 
-def _classify(z: np.ndarray, y: np.ndarray, method: str, opts: dict, holdout: float, seed: int):
+Metrics = dict[str, float | int]
+
+
+def _classify(
+    z: np.ndarray, y: np.ndarray, method: str, opts: dict, holdout: float, seed: int
+) -> tuple[np.ndarray, Metrics, dict[str, Any]]:
     """Fit a classification direction; returns (vector, metrics, target spec)."""
     target = binary_target(
-        y, positive=opts["positive"], top_percent=opts["top_percent"],
+        y,
+        positive=opts["positive"],
+        top_percent=opts["top_percent"],
         bottom_percent=opts["bottom_percent"],
     )
     zs = z if target.rows is None else z[target.rows]  # (M, d) rows taking part
@@ -75,7 +82,10 @@ def _classify(z: np.ndarray, y: np.ndarray, method: str, opts: dict, holdout: fl
         _check_max_train(opts["max_train"])
         rows = cap_rows(np.flatnonzero(train), opts["max_train"], rng, t)
         raw, extra = _LINEAR[method](
-            zs[rows], t[rows], C=opts["C"], class_weight=opts["class_weight"],
+            zs[rows],
+            t[rows],
+            C=opts["C"],
+            class_weight=opts["class_weight"],
             max_iter=opts["max_iter"],
         )
         n_fit = int(rows.shape[0])
@@ -90,7 +100,9 @@ def _classify(z: np.ndarray, y: np.ndarray, method: str, opts: dict, holdout: fl
     return v, metrics, target.spec
 
 
-def _regress(z: np.ndarray, y: np.ndarray, opts: dict, holdout: float, seed: int):
+def _regress(
+    z: np.ndarray, y: np.ndarray, opts: dict, holdout: float, seed: int
+) -> tuple[np.ndarray, Metrics]:
     """Fit a ridge direction; returns (vector, metrics)."""
     yv = as_numeric_target(y, "ridge")  # (N,) float64
     train = ~holdout_mask(z.shape[0], holdout, np.random.default_rng(seed))
@@ -107,7 +119,9 @@ def _regress(z: np.ndarray, y: np.ndarray, opts: dict, holdout: float, seed: int
     return v, metrics
 
 
-def _measure(z: np.ndarray, y: np.ndarray, v: np.ndarray, positive: Any, holdout: float, seed: int):
+def _measure(
+    z: np.ndarray, y: np.ndarray, v: np.ndarray, positive: Any, holdout: float, seed: int
+) -> tuple[int, Metrics, dict[str, Any]]:
     """Held-out metrics of a fixed vector along sign * v; returns (sign, metrics, target spec).
 
     Nothing is fitted, but the sign and the 1-D cut / slope still come from the train rows so
@@ -141,8 +155,11 @@ def _pca(z: Any, y: Any, k: int, holdout: float, seed: int, label: str | None) -
     hold = holdout_mask(z.shape[0], holdout, np.random.default_rng(seed)) if holdout else None
     comps, variances, total, n = pca_components(z, None if hold is None else ~hold, k)
     metrics = [
-        {"explained_variance": float(variances[i]), "explained_variance_ratio": float(variances[i]) / total,
-         "n_train": n}
+        {
+            "explained_variance": float(variances[i]),
+            "explained_variance_ratio": float(variances[i]) / total,
+            "n_train": n,
+        }
         for i in range(k)
     ]
     if hold is not None:
@@ -152,13 +169,22 @@ def _pca(z: Any, y: Any, k: int, holdout: float, seed: int, label: str | None) -
             metrics[i]["n_holdout"] = int(hold.sum())
     params = {"holdout": holdout, "seed": seed}
     return [
-        Direction(vector=comps[i], method="pca", params=params, metrics=finite_only(metrics[i]),
-                  label=label, kind="unsupervised", component=i)
+        Direction(
+            vector=comps[i],
+            method="pca",
+            params=params,
+            metrics=finite_only(metrics[i]),
+            label=label,
+            kind="unsupervised",
+            component=i,
+        )
         for i in range(k)
     ]
 
 
-def _sefa(z: Any, y: Any, k: int, weight: Any, normalize: bool, label: str | None) -> list[Direction]:
+def _sefa(
+    z: Any, y: Any, k: int, weight: Any, normalize: bool, label: str | None
+) -> list[Direction]:
     if y is not None:
         raise InvalidInputError("sefa uses only the decoder weight and takes no labels; drop y")
     out = sefa_directions(weight, k, normalize=normalize)
@@ -180,6 +206,8 @@ def _manual(z: Any, y: Any, opts: dict, holdout: float, seed: int, label: str | 
     d = None if z is None else z.shape[1]
     direction = manual_direction(opts["vector"], axis=opts["axis"], d=d, label=label)
     if y is None:
+        if opts["positive"] is not None:
+            raise InvalidInputError("positive= picks a class of y, so it needs labels y too")
         return direction
     if z is None:
         raise InvalidInputError("measuring a manual direction against y needs the latents z too")
@@ -188,8 +216,15 @@ def _manual(z: Any, y: Any, opts: dict, holdout: float, seed: int, label: str | 
     v = direction.vector.astype(np.float64)
     sign, metrics, spec = _measure(z, y, v, opts["positive"], holdout, seed)
     params = {**direction.params, "holdout": holdout, "seed": seed, "target": spec}
-    return Direction(vector=v, method="manual", params=params, metrics=finite_only(metrics),
-                     label=label, kind="manual", sign=sign)
+    return Direction(
+        vector=v,
+        method="manual",
+        params=params,
+        metrics=finite_only(metrics),
+        label=label,
+        kind="manual",
+        sign=sign,
+    )
 
 
 def fit_direction(
@@ -209,8 +244,16 @@ def fit_direction(
         component = opts.pop("component")
         if isinstance(component, bool) or not isinstance(component, int) or component < 0:
             raise InvalidInputError(f"component={component!r} must be an int >= 0")
-        found = fit_directions(z, y, method, n_components=component + 1, holdout=holdout,
-                               seed=seed, label=label, **opts)
+        found = fit_directions(
+            z,
+            y,
+            method,
+            n_components=component + 1,
+            holdout=holdout,
+            seed=seed,
+            label=label,
+            **opts,
+        )
         return found[component]
     if info.kind == "manual":
         return _manual(z, y, opts, holdout, seed, label)
@@ -223,8 +266,12 @@ def fit_direction(
         (v, metrics), spec = _regress(z, y, opts, holdout, seed), {"rule": "numeric"}
     params = {**{k: py_scalar(x) for k, x in opts.items()}, "holdout": holdout, "seed": seed}
     return Direction(
-        vector=v, method=method, params={**params, "target": spec},
-        metrics=finite_only(metrics), label=label, kind=info.kind,
+        vector=v,
+        method=method,
+        params={**params, "target": spec},
+        metrics=finite_only(metrics),
+        label=label,
+        kind=info.kind,
     )
 
 
@@ -239,7 +286,7 @@ def fit_directions(
     label: str | None = None,
     **params: Any,
 ) -> list[Direction]:
-    """Fit ``n_components`` ranked directions (pca, sefa); single-direction methods give a list of 1."""
+    """Fit ``n_components`` ranked directions (pca, sefa); other methods give a list of one."""
     info = method_info(method)
     if not info.multi:
         if n_components != 1:

@@ -18,10 +18,7 @@ from sklearn.svm import LinearSVC
 from latentops.directions._data import ensure_direction
 from latentops.errors import InvalidInputError
 
-_HINT = (
-    "the classifier found no linear signal; check the labels, or weaken the penalty "
-    "(larger C)"
-)
+_HINT = "the classifier found no linear signal; check the labels, or weaken the penalty (larger C)"
 
 
 def _check_common(C: float, class_weight: str | None, max_iter: int) -> None:
@@ -37,7 +34,8 @@ def _check_common(C: float, class_weight: str | None, max_iter: int) -> None:
 
 def _normal(model: LogisticRegression | LinearSVC, z_fit: np.ndarray, method: str) -> np.ndarray:
     w = model.coef_.reshape(-1).astype(np.float64)  # (d,) points to classes_[1] = True
-    scale = float(np.sqrt(np.mean(np.square(z_fit, dtype=np.float64))))
+    flat = np.ravel(z_fit)
+    scale = float(np.sqrt(np.vdot(flat, flat) / flat.size))  # rms of the latents: only a scale
     return ensure_direction(w, float(np.linalg.norm(w)) * scale, method, _HINT)
 
 
@@ -56,7 +54,10 @@ def logistic_vector(
     _check_common(C, class_weight, max_iter)
     model = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
     n_iter = _fit(model, z_fit, t_fit)
-    return _normal(model, z_fit, "logistic"), {"n_iter": n_iter, "converged": int(n_iter < max_iter)}
+    return _normal(model, z_fit, "logistic"), {
+        "n_iter": n_iter,
+        "converged": int(n_iter < max_iter),
+    }
 
 
 def linear_svm_vector(
@@ -66,4 +67,7 @@ def linear_svm_vector(
     _check_common(C, class_weight, max_iter)
     model = LinearSVC(C=C, class_weight=class_weight, max_iter=max_iter, dual="auto")
     n_iter = _fit(model, z_fit, t_fit)
-    return _normal(model, z_fit, "linear_svm"), {"n_iter": n_iter, "converged": int(n_iter < max_iter)}
+    return _normal(model, z_fit, "linear_svm"), {
+        "n_iter": n_iter,
+        "converged": int(n_iter < max_iter),
+    }

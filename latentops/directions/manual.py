@@ -41,4 +41,6 @@ def manual_direction(
                 "same latent space as the table"
             )
         params = {"source": "vector"}
-    return Direction(vector=v, method="manual", params=params, label=label, kind="manual", sign=sign)
+    return Direction(
+        vector=v, method="manual", params=params, label=label, kind="manual", sign=sign
+    )

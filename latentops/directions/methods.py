@@ -57,32 +57,58 @@ class MethodInfo:
 METHODS: Mapping[str, MethodInfo] = MappingProxyType(
     {
         "mean_diff": MethodInfo(
-            "mean_diff", "classification", True, False, MappingProxyType(dict(_BINARY_PARAMS)),
+            "mean_diff",
+            "classification",
+            True,
+            False,
+            MappingProxyType(dict(_BINARY_PARAMS)),
             "difference of class means (binary labels or one class vs rest)",
         ),
         "logistic": MethodInfo(
-            "logistic", "classification", True, False, MappingProxyType(dict(_LINEAR_PARAMS)),
+            "logistic",
+            "classification",
+            True,
+            False,
+            MappingProxyType(dict(_LINEAR_PARAMS)),
             "normal of an L2 logistic regression (scikit-learn)",
         ),
         "linear_svm": MethodInfo(
-            "linear_svm", "classification", True, False, MappingProxyType(dict(_LINEAR_PARAMS)),
+            "linear_svm",
+            "classification",
+            True,
+            False,
+            MappingProxyType(dict(_LINEAR_PARAMS)),
             "InterFaceGAN: linear SVM normal; top/bottom percent of a score, class balancing",
         ),
         "ridge": MethodInfo(
-            "ridge", "regression", True, False, MappingProxyType({"alpha": 1.0}),
+            "ridge",
+            "regression",
+            True,
+            False,
+            MappingProxyType({"alpha": 1.0}),
             "ridge regression coefficients for a continuous attribute",
         ),
         "pca": MethodInfo(
-            "pca", "unsupervised", False, True, MappingProxyType({"component": 0}),
+            "pca",
+            "unsupervised",
+            False,
+            True,
+            MappingProxyType({"component": 0}),
             "principal directions of the latent table, largest variance first",
         ),
         "sefa": MethodInfo(
-            "sefa", "unsupervised", False, True,
+            "sefa",
+            "unsupervised",
+            False,
+            True,
             MappingProxyType({"weight": REQUIRED, "normalize": True, "component": 0}),
             "closed-form factorisation of the first decoder layer's weight (no data)",
         ),
         "manual": MethodInfo(
-            "manual", "manual", False, False,
+            "manual",
+            "manual",
+            False,
+            False,
             MappingProxyType({"vector": None, "axis": None, "positive": None}),
             "a user vector or coordinate axis (measured against labels when given)",
         ),
@@ -100,7 +126,7 @@ def method_info(method: str) -> MethodInfo:
 
 
 def applicable_methods(y: np.ndarray | torch.Tensor | list, *, positive: Any = None) -> list[str]:
-    """Supervised methods whose defaults fit labels ``y``: classifiers for two classes, else ridge."""
+    """Supervised methods whose defaults fit labels ``y``: classifiers for 2 classes, else ridge."""
     y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
     y = as_label_array(y, y.shape[0] if y.ndim else 0)
     classifiers = [n for n, m in METHODS.items() if m.kind == "classification"]

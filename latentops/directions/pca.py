@@ -58,8 +58,10 @@ def pca_components(
     return orient_largest_positive(evecs[:, order].T), variances, total, m.n
 
 
-def variance_along(z: np.ndarray, mask: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, float]:
-    """Variance of the rows of ``z`` where ``mask`` along each of (k, d) ``vectors``, and in total."""
+def variance_along(
+    z: np.ndarray, mask: np.ndarray, vectors: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Variance of the ``mask`` rows of ``z`` along each of (k, d) ``vectors``, and in total."""
     m = moments(z, mask)
     cov = m.scatter / max(m.n - 1, 1)
     return np.einsum("kd,de,ke->k", vectors, cov, vectors), float(np.trace(cov))

@@ -137,7 +137,11 @@ def test_manual_and_sefa_refusals() -> None:
 
 def test_applicable_methods() -> None:
     assert applicable_methods(T) == ["mean_diff", "logistic", "linear_svm"]
-    assert applicable_methods(np.array(["cat", "dog"] * 5)) == ["mean_diff", "logistic", "linear_svm"]
+    assert applicable_methods(np.array(["cat", "dog"] * 5)) == [
+        "mean_diff",
+        "logistic",
+        "linear_svm",
+    ]
     assert applicable_methods(Y) == ["ridge"]
     assert applicable_methods(np.arange(10) % 4) == ["ridge"]  # ordinal ints: e.g. dSprites scale
     assert applicable_methods(np.arange(10) % 4, positive=2)[0] == "mean_diff"
@@ -152,13 +156,22 @@ def test_applicable_methods() -> None:
 
 
 def test_all_errors_are_latentops_errors() -> None:
-    assert issubclass(InvalidInputError, LatentOpsError) and issubclass(InvalidInputError, ValueError)
+    assert issubclass(InvalidInputError, LatentOpsError) and issubclass(
+        InvalidInputError, ValueError
+    )
 
 
 def test_directions_package_is_pure() -> None:
     """No IO layers or orchestration imported anywhere in latentops/directions."""
-    banned = ("prefect", "duckdb", "deltalake", "latentops.storage", "latentops.tasks",
-              "latentops.flows", "pyarrow")
+    banned = (
+        "prefect",
+        "duckdb",
+        "deltalake",
+        "latentops.storage",
+        "latentops.tasks",
+        "latentops.flows",
+        "pyarrow",
+    )
     for path in Path(directions_pkg.__file__).parent.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

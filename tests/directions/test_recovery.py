@@ -173,3 +173,44 @@ def test_max_train_caps_rows_and_keeps_class_mix(two_classes) -> None:
     assert direction.metrics["n_fit"] == 2000
     assert direction.metrics["n_train"] == 16_000
     assert direction.params["max_train"] == 2000
+
+
+def test_best_threshold_matches_brute_force() -> None:
+    from latentops.directions._metrics import best_threshold
+
+    rng = np.random.default_rng(10)
+    for _ in range(30):
+        p = rng.integers(0, 6, 40).astype(np.float64)  # many ties
+        t = rng.random(40) < 0.5
+        cut = best_threshold(p, t)
+        candidates = np.concatenate([np.unique(p), [p.max() + 1]])
+        best = max(np.mean((p >= c) == t) for c in candidates)
+        assert np.mean((p >= cut) == t) == pytest.approx(best)
+
+
+def test_label_expression_to_direction_on_factor_columns() -> None:
+    """The flow's path: a factor table, a label expression, then every applicable method."""
+    from latentops.directions import applicable_methods, fit_directions, parse_label
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    columns = {"shape": rng.integers(0, 3, n), "scale": rng.integers(0, 6, n)}
+    z = rng.standard_normal((n, D))
+    z[:, 0] += 2.0 * (columns["shape"] == 2)  # shape 2 lives along axis 0
+    z[:, 1] += 0.5 * columns["scale"]  # scale grows along axis 1
+    z = z.astype(np.float32)
+    y, spec = parse_label("shape==2", columns)
+    for method in applicable_methods(y):
+        (direction,) = fit_directions(z, y, method, label=spec["label"])
+        assert direction.label == "shape==2" and direction.vector[0] >= 0.99
+        # the held-out split is stratified: it keeps the class mix
+        share = direction.metrics["n_holdout_pos"] / direction.metrics["n_holdout"]
+        assert share == pytest.approx(direction.metrics["n_pos"] / n, abs=1e-3)
+    y, spec = parse_label("scale", columns)
+    assert applicable_methods(y) == ["ridge"]
+    direction = fit_direction(z, y, "ridge", label=spec["label"])
+    assert direction.vector[1] >= 0.99
+    # slope of y on z·v = cov(z1, scale) / var(z1) = 0.5 var(scale) / (0.25 var(scale) + 1)
+    var_scale = 35 / 12  # uniform on 0..5
+    expected = 0.5 * var_scale / (0.25 * var_scale + 1)
+    assert direction.metrics["slope"] == pytest.approx(expected, rel=0.05)

@@ -40,7 +40,9 @@ def test_pca_matches_numpy_and_sklearn(table) -> None:
     evals, evecs = evals[::-1], evecs[:, ::-1]
     ratios = [d.metrics["explained_variance_ratio"] for d in found]
     np.testing.assert_allclose(ratios, evals[:4] / evals.sum(), rtol=1e-6)
-    np.testing.assert_allclose([d.metrics["explained_variance"] for d in found], evals[:4], rtol=1e-6)
+    np.testing.assert_allclose(
+        [d.metrics["explained_variance"] for d in found], evals[:4], rtol=1e-6
+    )
     for i, d in enumerate(found):
         assert abs(float(d.vector @ evecs[:, i])) == pytest.approx(1.0, abs=1e-5)
     ref = PCA(n_components=4, svd_solver="full").fit(z.astype(np.float64))
