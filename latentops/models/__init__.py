@@ -1,1 +1,33 @@
-"""latentops.models."""
+"""Torch autoencoders behind one protocol: encode(x) -> z, decode(z) -> x, loss(x)."""
+
+from latentops.models.ae import AE, AEConfig
+from latentops.models.base import Autoencoder, EncodeOutput, LossOutput
+from latentops.models.encode import encode_batches, pick_device
+from latentops.models.identity import IdentityConfig, IdentityModel
+from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
+from latentops.models.train import TrainConfig, TrainResult, train_autoencoder
+from latentops.models.vae import VAE, VAEConfig
+from latentops.models.vqvae import VQVAE, VQVAEConfig
+
+__all__ = [
+    "AE",
+    "AEConfig",
+    "Autoencoder",
+    "EncodeOutput",
+    "IdentityConfig",
+    "IdentityModel",
+    "LossOutput",
+    "TrainConfig",
+    "TrainResult",
+    "VAE",
+    "VAEConfig",
+    "VQVAE",
+    "VQVAEConfig",
+    "build_model",
+    "encode_batches",
+    "list_models",
+    "load_model_state",
+    "model_config_dict",
+    "pick_device",
+    "train_autoencoder",
+]

@@ -1,0 +1,78 @@
+"""Batch encoding for latent tables: (item_id, z, logvar) per batch, overlapped on CUDA.
+
+On CUDA each batch goes up through pinned memory, is encoded under bfloat16 autocast, and its
+result is copied back into pinned host memory without blocking; a batch is handed out only
+after the next one has been queued, so host-side rendering and GPU work overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from latentops.errors import InvalidInputError
+from latentops.models.base import Autoencoder
+from latentops.models.device import autocast, pick_device, to_device
+
+EncodedBatch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # ids (B,), z (B, d), logvar
+
+
+class _HasIdsAndX(Protocol):
+    item_id: np.ndarray
+    x: torch.Tensor
+
+
+def _to_host(t: torch.Tensor | None, pinned: bool) -> torch.Tensor | None:
+    if t is None:
+        return None
+    t = t.float()
+    if not pinned:
+        return t.cpu().contiguous()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    return host.copy_(t, non_blocking=True)
+
+
+def encode_batches(
+    model: Autoencoder,
+    batches: Iterable[_HasIdsAndX],
+    device: str | torch.device | None = None,
+    *,
+    amp: bool = True,
+) -> Iterator[EncodedBatch]:
+    """Encode each Batch on ``device``: yield (item_id (B,), z (B, d) float32, logvar or None)."""
+    dev = pick_device(device)
+    model.to(dev).eval()
+    cuda = dev.type == "cuda"
+    pending: tuple[np.ndarray, torch.Tensor, torch.Tensor | None, torch.cuda.Event | None] | None
+    pending = None
+    for batch in batches:
+        ids = np.asarray(batch.item_id, dtype=np.int64)
+        if ids.shape != (len(batch.x),):
+            raise InvalidInputError(
+                f"batch has {len(batch.x)} items but item_id has shape {ids.shape}; "
+                "pass Batch objects from Dataset.batches"
+            )
+        # contexts close before each yield so they never leak into the caller's code
+        with torch.inference_mode(), autocast(dev, amp):
+            out = model.encode_stats(to_device(batch.x, dev))
+            z, logvar = _to_host(out.z, cuda), _to_host(out.logvar, cuda)
+            event = torch.cuda.Event() if cuda else None
+            if event is not None:
+                event.record()
+        if pending is not None:
+            yield _finish(pending)
+        pending = (ids, z, logvar, event)
+    if pending is not None:
+        yield _finish(pending)
+
+
+def _finish(
+    pending: tuple[np.ndarray, torch.Tensor, torch.Tensor | None, torch.cuda.Event | None],
+) -> EncodedBatch:
+    ids, z, logvar, event = pending
+    if event is not None:
+        event.synchronize()  # the non-blocking copies into z / logvar have landed
+    return ids, z.numpy(), None if logvar is None else logvar.numpy()
