@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latentops import __version__
@@ -182,7 +182,7 @@ class DirectionCatalog:
             with safe_open(str(path), framework="pt") as fh:
                 meta = fh.metadata() or {}
             vector = load_file(str(path))["vector"].numpy()
-        except (SafetensorsError, OSError, KeyError) as exc:
+        except (SafetensorError, OSError, KeyError) as exc:
             raise CorruptArtifactError(
                 f"{path} is not a latentops direction file ({exc}); export one with "
                 "`latentops directions export NAME@V`"

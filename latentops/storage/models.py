@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latentops import __version__
@@ -145,7 +145,7 @@ class ModelRegistry:
             )
         try:
             state = load_file(str(path), device=str(device))
-        except (SafetensorsError, OSError) as exc:
+        except (SafetensorError, OSError) as exc:
             raise CorruptArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
         model = build_model(card["arch"], **card["config"])
         model.load_state_dict(state)
