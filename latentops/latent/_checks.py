@@ -25,15 +25,20 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
-def as_latents(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
-    """Return ``x`` as a non-empty, finite, floating tensor of shape (..., d)."""
+def as_torch(x: torch.Tensor | np.ndarray, name: str, what: str) -> torch.Tensor:
+    """Return ``x`` as a tensor (NumPy arrays are wrapped, not copied); anything else raises."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
         raise InvalidInputError(
-            f"{name} must be a torch.Tensor of shape (..., d), got {type(x).__name__}; "
-            "wrap it with torch.as_tensor(...)"
+            f"{name} must be {what}, got {type(x).__name__}; wrap it with torch.as_tensor(...)"
         )
+    return x
+
+
+def as_latents(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+    """Return ``x`` as a non-empty, finite, floating tensor of shape (..., d)."""
+    x = as_torch(x, name, "a torch.Tensor of shape (..., d)")
     if not x.is_floating_point():
         raise InvalidInputError(
             f"{name} has dtype {x.dtype} but latents must be floating point; "

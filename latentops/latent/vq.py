@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from latentops.errors import InvalidInputError
-from latentops.latent._checks import as_latents, compute_dtype, same_device
+from latentops.latent._checks import as_latents, as_torch, compute_dtype, same_device
 
 # Elements of one (chunk, K) distance matrix: 4M float32 = 16 MiB, whatever the token count.
 _DIST_BUDGET = 1 << 22
@@ -48,13 +48,7 @@ def _check_indices(
     indices: torch.Tensor, num_codes: int | None, name: str = "indices"
 ) -> torch.Tensor:
     """A non-empty integer tensor of code ids in [0, num_codes)."""
-    if isinstance(indices, np.ndarray):
-        indices = torch.from_numpy(indices)
-    if not isinstance(indices, torch.Tensor):
-        raise InvalidInputError(
-            f"{name} must be an integer torch.Tensor, got {type(indices).__name__}; "
-            "wrap it with torch.as_tensor(...)"
-        )
+    indices = as_torch(indices, name, "an integer torch.Tensor")
     if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
         raise InvalidInputError(
             f"{name} has dtype {indices.dtype} but code ids must be integers; use {name}.long()"
