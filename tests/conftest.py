@@ -9,6 +9,7 @@ import pytest
 # Keep Prefect quiet and local: no telemetry, ephemeral API inside the harness.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,7 @@ def trained_store(tmp_path_factory, prefect_harness):
     root = tmp_path_factory.mktemp("trained") / "store"
     ref = train_flow(
         dataset="dsprites", arch="vae", name="vae", store=str(root), dataset_options=SMALL,
-        model_config={"latent_dim": 6, "beta": 2.0}, epochs=2, batch_size=128, lr=2e-3, seed=0,
+        model_params={"latent_dim": 6, "beta": 2.0}, epochs=2, batch_size=128, lr=2e-3, seed=0,
     )
     assert ref == "vae@1"
     return root

@@ -1,0 +1,5 @@
+"""``python -m latentops`` runs the CLI."""
+
+from latentops.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""CLI commands over the catalogs: models and directions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import typer
+
+from latentops.cli._common import StoreOpt, console, quiet_prefect, show_card, show_table
+
+models_app = typer.Typer(help="Registered autoencoders (name@version).", no_args_is_help=True)
+directions_app = typer.Typer(help="The versioned direction catalog.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list(store: Path = StoreOpt) -> None:
+    """List model versions.
+
+    Example: latentops models list
+    """
+    from latentops.storage import Store
+
+    table = Store.open(store).models.list()
+    cols = ["name", "version", "arch", "latent_dim", "dataset", "n_params", "created_at"]
+    show_table(table.select(cols), title="models")
+
+
+@models_app.command("show")
+def models_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt) -> None:
+    """Show a model card (architecture, training, metrics, lineage).
+
+    Example: latentops models show vae@1
+    """
+    from latentops.storage import Store
+
+    card = Store.open(store).models.card(ref)
+    card["metrics"] = {k: v for k, v in card["metrics"].items() if k != "history"}
+    show_card(card, card["ref"])
+
+
+@directions_app.command("fit")
+def directions_fit(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to fit on."),
+    method: str = typer.Option("logistic", "--method", help="mean_diff, logistic, linear_svm, ridge, pca, sefa."),
+    label: str = typer.Option(None, "--label", "-l", help="Label expression: col, col==v, col>v, col in (a,b)."),
+    name: str = typer.Option(..., "--name", "-n", help="Catalog name; refitting creates NAME@next."),
+    n_components: int = typer.Option(None, "--n-components", help="pca/sefa: directions to find."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Extra method params KEY=JSON, repeatable."),
+    table_version: int = typer.Option(None, "--table-version", help="Fit on this table version (time travel)."),
+    store: Path = StoreOpt,
+) -> None:
+    """Fit a direction and register it as NAME@next-version.
+
+    Examples:
+      latentops directions fit --table dsprites_vae_v1 --label shape==2 --method logistic --name heart
+      latentops directions fit --table dsprites_vae_v1 --label scale --method ridge --name scale
+    """
+    quiet_prefect()
+    from latentops.errors import InvalidInputError
+    from latentops.flows.directions import fit_directions_flow
+
+    params = {}
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--param {item!r} must look like KEY=VALUE, e.g. C=0.1")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    if n_components is not None:
+        params["n_components"] = n_components
+    spec = {"name": name, "method": method, "label": label, "params": params}
+    refs = fit_directions_flow(table, [spec], store=str(store) if store else None, table_version=table_version)
+    show_directions(refs, store)
+
+
+def show_directions(refs: list[str], store: Path | str | None) -> None:
+    """Print registered directions with their held-out scores."""
+    from latentops.storage import Store
+
+    catalog = Store.open(store).directions
+    rows = []
+    for ref in refs:
+        d, lineage, pinned = catalog.get(ref)
+        score = {k: v for k, v in d.metrics.items() if k in ("accuracy", "auc", "r2", "explained_variance_ratio")}
+        rows.append({"direction": str(pinned), "method": d.method, "label": d.label, **{k: float(v) for k, v in score.items()}})
+    show_table(pa.Table.from_pylist(rows), title=f"registered on {lineage.latent_table}@{lineage.latent_table_version}")
+
+
+@directions_app.command("fit-all")
+def directions_fit_all(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to fit on."),
+    methods: str = typer.Option(None, "--methods", help="Comma-separated subset of methods (default: all applicable)."),
+    store: Path = StoreOpt,
+) -> None:
+    """Fit one direction per label column and applicable method, concurrently, in one flow.
+
+    Example: latentops directions fit-all --table dsprites_vae_v1 --methods logistic,ridge
+    """
+    quiet_prefect()
+    from latentops.flows.directions import fit_all_flow
+
+    chosen = [m.strip() for m in methods.split(",")] if methods else None
+    with console.status(f"fitting directions on {table}…"):
+        refs = fit_all_flow(table, store=str(store) if store else None, methods=chosen)
+    show_directions(refs, store)
+
+
+@directions_app.command("list")
+def directions_list(store: Path = StoreOpt) -> None:
+    """List direction versions with their held-out score.
+
+    Example: latentops directions list
+    """
+    from latentops.storage import Store
+
+    rows = []
+    for row in Store.open(store).directions.list().to_pylist():
+        metrics = json.loads(row["metrics_json"])
+        score = next(((k, metrics[k]) for k in ("auc", "accuracy", "r2") if k in metrics), ("", None))
+        rows.append(
+            {"direction": f"{row['name']}@{row['version']}", "method": row["method"], "label": row["label"],
+             "held-out": f"{score[0]} {score[1]:.3f}" if score[1] is not None else "—",
+             "table": f"{row['latent_table']}@{row['latent_table_version']}", "created": row["created_at"]}
+        )
+    if not rows:
+        console.print("no directions yet; run `latentops directions fit ...`")
+        return
+    show_table(pa.Table.from_pylist(rows), title="directions")
+
+
+@directions_app.command("show")
+def directions_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt) -> None:
+    """Show a direction's card, lineage and metrics.
+
+    Example: latentops directions show heart@1
+    """
+    from latentops.storage import Store
+
+    direction, lineage, pinned = Store.open(store).directions.get(ref)
+    show_card({**direction.to_card(), "lineage": lineage.__dict__}, str(pinned))
+
+
+@directions_app.command("diff")
+def directions_diff(
+    a: str = typer.Argument(..., help="First direction NAME[@V]."),
+    b: str = typer.Argument(..., help="Second direction NAME[@V]."),
+    store: Path = StoreOpt,
+) -> None:
+    """Compare two directions: cosine, and how their metrics changed.
+
+    Example: latentops directions diff heart@1 heart@2
+    """
+    from latentops.storage import Store
+
+    catalog = Store.open(store).directions
+    (da, la, ra), (db, lb, rb) = catalog.get(a), catalog.get(b)
+    console.print(f"cosine({ra}, {rb}) = [bold]{da.cosine(db):+.4f}[/bold]")
+    keys = sorted(set(da.metrics) | set(db.metrics))
+    rows = [{"metric": k, str(ra): da.metrics.get(k), str(rb): db.metrics.get(k)} for k in keys]
+    rows += [{"metric": f"lineage.{k}", str(ra): str(getattr(la, k)), str(rb): str(getattr(lb, k))}
+             for k in ("latent_table", "latent_table_version", "model") if getattr(la, k) != getattr(lb, k)]
+    show_table(pa.Table.from_pylist(rows), title="metrics")
+
+
+@directions_app.command("export")
+def directions_export(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder to write NAME@V.safetensors into."),
+    store: Path = StoreOpt,
+) -> None:
+    """Export a direction as safetensors with its card (shareable, no pickle).
+
+    Example: latentops directions export heart@1 --out shared/
+    """
+    from latentops.storage import Store
+
+    path = Store.open(store).directions.export(ref, out)
+    console.print(f"wrote {path}")
+
+
+@directions_app.command("import")
+def directions_import(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file written by `directions export`."),
+    name: str = typer.Option(None, "--name", help="Register under this name (default: the exported name)."),
+    store: Path = StoreOpt,
+) -> None:
+    """Import an exported direction as NAME@next-version.
+
+    Example: latentops directions import heart@1.safetensors --name heart
+    """
+    from latentops.storage import Store
+
+    console.print(f"registered {Store.open(store).directions.import_file(path, name)}")

@@ -1,0 +1,174 @@
+"""CLI commands that run flows: train, encode, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card
+from latentops.errors import InvalidInputError
+
+
+def dataset_options(
+    dataset: str, image_size: int | None, n_items: int | None, upsample: int | None
+) -> dict[str, Any]:
+    """Collect the dataset options a user set on the command line."""
+    opts: dict[str, Any] = {}
+    if dataset == "dsprites":
+        if image_size is not None:
+            opts["image_size"] = image_size
+        if n_items is not None:
+            opts["n_items"] = n_items
+    elif upsample is not None:
+        opts["upsample"] = upsample
+    if dataset != "dsprites" and (image_size is not None or n_items is not None):
+        raise InvalidInputError("--image-size/--n-items apply to dsprites only; digits takes --upsample")
+    return opts
+
+
+ImageSizeOpt = typer.Option(None, "--image-size", help="dSprites resolution: 64 or 32 (fast CPU runs).")
+NItemsOpt = typer.Option(None, "--n-items", help="dSprites: a deterministic random subset of this size.")
+UpsampleOpt = typer.Option(None, "--upsample", help="digits: integer upsampling factor of the 8x8 images.")
+
+
+def train(
+    dataset: str = typer.Option("dsprites", "--dataset", "-d", help="dsprites or digits."),
+    model: str = typer.Option("vae", "--model", "-m", help="Architecture: vae, ae or vqvae."),
+    name: str = typer.Option(None, "--name", help="Registry name (default: the architecture)."),
+    latent_dim: int = typer.Option(10, "--latent-dim", help="Latent dimension d (vae/ae)."),
+    beta: float = typer.Option(4.0, "--beta", help="β of the β-VAE KL term (vae only)."),
+    codebook_size: int = typer.Option(64, "--codebook-size", help="K codes (vqvae only)."),
+    epochs: int = typer.Option(5, "--epochs", help="Passes over the dataset."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    image_size: int = ImageSizeOpt,
+    n_items: int = NItemsOpt,
+    upsample: int = UpsampleOpt,
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Train an autoencoder and register it as NAME@next-version.
+
+    Example: latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5 --image-size 32 --n-items 20000
+    """
+    quiet_prefect()
+    from latentops.flows.train import train_flow
+
+    opts = dataset_options(dataset, image_size, n_items, upsample)
+    config: dict[str, Any] = {}
+    if model in ("vae", "ae"):
+        config["latent_dim"] = latent_dim
+    if model == "vae":
+        config["beta"] = beta
+    if model == "vqvae":
+        config["codebook_size"] = codebook_size
+    with console.status(f"training {model} on {dataset} ({epochs} epochs)…"):
+        ref = train_flow(
+            dataset=dataset, arch=model, name=name, store=str(store) if store else None,
+            dataset_options=opts, model_params=config, epochs=epochs, batch_size=batch_size,
+            lr=lr, seed=seed, device=device,
+        )
+    console.print(f"[green]registered[/green] {ref}")
+
+
+def encode(
+    model: str = typer.Option(..., "--model", "-m", help="Registered model, NAME or NAME@VERSION."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Default: the dataset the model was trained on."),
+    table: str = typer.Option(None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."),
+    image_size: int = ImageSizeOpt,
+    n_items: int = NItemsOpt,
+    upsample: int = UpsampleOpt,
+    chunk_size: int = typer.Option(8192, "--chunk-size", help="Items per committed chunk."),
+    batch_size: int = typer.Option(512, "--batch-size", help="Items per forward pass."),
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Encode a dataset into a versioned latent table (incremental: only new items).
+
+    Example: latentops encode --model vae@1 --n-items 50000
+    """
+    quiet_prefect()
+    from latentops.flows.encode import encode_flow
+    from latentops.storage import Store
+
+    card = Store.open(store).models.card(model)
+    trained = card["train"].get("dataset_options", {})
+    dataset = dataset or card["dataset"]
+    opts = dict(trained) if dataset == card["dataset"] else {}
+    opts.update(dataset_options(dataset, image_size, n_items, upsample))
+    summary = encode_flow(
+        dataset=dataset, model=card["ref"], table=table, store=str(store) if store else None,
+        dataset_options=opts, chunk_size=chunk_size, batch_size=batch_size, device=device,
+        progress=True,
+    )
+    console.print(
+        f"[green]{summary['table']}[/green]: {summary['written']} new rows "
+        f"({summary['n_items'] - summary['planned']} already encoded), version {summary['version']}"
+    )
+
+
+def import_embeddings(
+    path: Path = typer.Option(..., "--parquet", "--npy", help="Parquet or .npy file of vectors.", exists=True, dir_okay=False),
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to create or extend."),
+    vector_column: str = typer.Option(None, "--vector-column", help="Parquet list<float> column."),
+    label_columns: str = typer.Option(None, "--label-columns", help="Comma-separated label columns."),
+    store: Path = StoreOpt,
+) -> None:
+    """Import precomputed embeddings as a latent table (identity model, no decoder).
+
+    Example: latentops import --parquet emb.parquet --vector-column emb --label-columns topic --table docs
+    """
+    quiet_prefect()
+    from latentops.flows.importing import import_flow
+
+    labels = [c.strip() for c in label_columns.split(",")] if label_columns else None
+    summary = import_flow(
+        path=str(path), table=table, vector_column=vector_column, label_columns=labels,
+        store=str(store) if store else None, progress=True,
+    )
+    show_card(summary, f"imported into {table}")
+
+
+def demo(
+    full: bool = typer.Option(False, "--full", help="64x64 images, more items and epochs (slow on CPU)."),
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Run the whole pipeline on procedural dSprites and summarise what it produced.
+
+    Example: latentops demo --store /tmp/demo-store
+    """
+    import time
+
+    quiet_prefect()
+    from latentops.cli._catalog import show_directions
+    from latentops.flows.pipeline import pipeline_flow
+
+    started = time.perf_counter()
+    options = {"image_size": 64, "n_items": 60_000} if full else None
+    console.rule("latentops demo: train a β-VAE on dSprites, encode, fit directions")
+    summary = pipeline_flow(
+        store=str(store) if store else None, dataset_options=options, epochs=10 if full else 6,
+        device=device, progress=True,
+    )
+    show_directions(summary["directions"], summary["store"])
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"\n[green]done in {elapsed:.0f} s[/green]: model {summary['model']}, latent table "
+        f"{summary['table']} ({summary['encoded']['n_items']} items) in store {summary['store']}\n"
+        "next:\n"
+        f"  latentops directions list --store {summary['store']}\n"
+        f"  latentops sql --store {summary['store']} "
+        f"\"SELECT shape, count(*) FROM latents.{summary['table']} GROUP BY shape\""
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command()(demo)
+    app.command()(train)
+    app.command()(encode)
+    app.command("import")(import_embeddings)

@@ -1,0 +1,78 @@
+"""Encode tasks: plan the missing items, encode one chunk and commit it exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from latentops.models import encode_batches
+from latentops.storage import Lineage, Store
+from latentops.storage.latents import build_rows, latent_schema
+from latentops.tasks._common import current_run_id, load_model, open_dataset, retry_unless_bad_input
+
+
+@task(cache_policy=NO_CACHE)
+def plan_encode(
+    store_path: str, table: str, dataset: str, dataset_options: dict[str, Any], model: str
+) -> dict[str, Any]:
+    """Return the pinned model ref, the table card and the item ids not yet encoded."""
+    store = Store.open(store_path)
+    card = store.models.card(model)
+    latents = store.latents(table)
+    data = open_dataset(dataset, dataset_options)
+    if latents.exists():
+        latents.check_space(int(card["latent_dim"]), card["ref"])
+    missing = np.setdiff1d(data.item_ids(), latents.item_ids(), assume_unique=True)
+    return {"model": card["ref"], "n_items": data.n_items, "missing": missing}
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_unless_bad_input)
+def encode_chunk(
+    store_path: str,
+    table: str,
+    dataset: str,
+    dataset_options: dict[str, Any],
+    model: str,
+    item_ids: np.ndarray,
+    batch_size: int = 512,
+    device: str | None = None,
+) -> int:
+    """Encode ``item_ids`` and insert those not yet in the table; return rows added."""
+    store = Store.open(store_path)
+    net, card, dev = load_model(store, model, device)
+    data = open_dataset(dataset, dataset_options)
+    ids, zs, logvars, factors = [], [], [], {k: [] for k in data.factor_names}
+    for batch_ids, z, logvar in encode_batches(net, data.batches(batch_size, item_ids), dev):
+        ids.append(batch_ids)
+        zs.append(z)
+        if logvar is not None:
+            logvars.append(logvar)
+    item_id = np.concatenate(ids)
+    for key, values in data.factors(item_id).items():
+        factors[key] = values
+    with_logvar = bool(logvars)
+    schema = latent_schema(factors, with_logvar)
+    run_id = current_run_id()
+    lineage = Lineage(card["ref"], card["sha256"], data.name, data.fingerprint, run_id)
+    rows = build_rows(
+        schema, item_id, np.concatenate(zs), factors, lineage,
+        np.concatenate(logvars) if with_logvar else None,
+    )  # validates before anything is written
+    latents = store.latents(table)
+    latents.ensure(
+        schema,
+        {
+            "kind": "latents",
+            "d": int(card["latent_dim"]),
+            "model": card["ref"],
+            "model_sha256": card["sha256"],
+            "space": "imported" if card["arch"] == "identity" else "mu",
+            "dataset": data.name,
+            "factor_names": list(data.factor_names),
+        },
+        run_id,
+    )
+    return latents.insert(rows, run_id)
