@@ -123,16 +123,17 @@ class _EpochLog:
     ) -> None:
         self.epoch, self.first_step, self.config, self.on_step = epoch, first_step, config, on_step
         self.names: list[str] = []
-        self.window: list[torch.Tensor] = []  # (m,) per step: loss, recon, reg, extras
-        self.sums: torch.Tensor | None = None  # (m,) batch-size weighted sums over the epoch
+        self.window: list[torch.Tensor] = []  # (m,) per step on the device: loss, recon, ...
+        self.sizes: list[int] = []  # batch size of each step in the window
+        self.sums: torch.Tensor | None = None  # (m,) batch-weighted float64 sums, on the host
         self.items = 0
 
     def add(self, out: Any, n: int, step: int) -> None:
         if not self.names:
             self.names = ["loss", "recon", "reg", *out.extras]
-        vals = torch.stack([out.loss, out.recon, out.reg, *out.extras.values()]).detach().float()
-        self.window.append(vals)
-        self.sums = vals * n if self.sums is None else self.sums + vals * n
+        # one small kernel per step; weighting and summing wait for the host copy in _flush
+        self.window.append(torch.stack([out.loss, out.recon, out.reg, *out.extras.values()]))
+        self.sizes.append(n)
         self.items += n
         if step % self.config.log_every == 0:
             self._flush(step)
@@ -140,8 +141,9 @@ class _EpochLog:
     def _flush(self, step: int) -> None:
         if not self.window:
             return
-        rows = torch.stack(self.window).cpu()  # (steps, m): the one device sync
-        self.window = []
+        rows = torch.stack(self.window).detach().double().cpu()  # (steps, m): the one sync
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)  # (steps,)
+        self.window, self.sizes = [], []
         bad = (~torch.isfinite(rows[:, 0])).nonzero()
         if len(bad):
             at = step - len(rows) + int(bad[0]) + 1  # global step of the first bad loss
@@ -150,12 +152,14 @@ class _EpochLog:
                 f"(global step {at}): loss is {float(rows[int(bad[0]), 0])}; lower lr "
                 f"(now {self.config.lr:g}), set grad_clip, or check the batches for NaN pixels"
             )
+        weighted = (rows * sizes[:, None]).sum(0)  # (m,)
+        self.sums = weighted if self.sums is None else self.sums + weighted
         if self.on_step is not None:
             info = dict(zip(self.names, rows[-1].tolist(), strict=True))
             self.on_step({"epoch": self.epoch, "step": step, "items": self.items, **info})
 
     def close(self, step: int, seconds: float) -> dict[str, float]:
-        if self.sums is None:
+        if not self.items:
             raise InvalidInputError(
                 f"make_batches({self.epoch}) yielded no batches; it must yield image tensors "
                 "(B, C, H, W) for every epoch"

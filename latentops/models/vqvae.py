@@ -194,7 +194,11 @@ class VQVAE(Autoencoder):
         """Reconstruction + commitment loss, straight-through to the encoder; EMA codebook step."""
         z_e = self.encoder(self.check_x(x)).float()  # (B, D, h, w)
         idx, z_q = self._quantize(z_e)
-        counts = torch.bincount(idx.flatten(), minlength=self.config.num_embeddings).float()  # (K,)
+        # index_add_ rather than bincount: bincount reads max(idx) back to the host on CUDA
+        flat = idx.flatten()  # (N,)
+        counts = z_e.new_zeros(self.config.num_embeddings).index_add_(
+            0, flat, torch.ones_like(flat, dtype=z_e.dtype)
+        )  # (K,) tokens per code
         if self.training:
             self._update_codebook(z_e.detach(), idx, counts)
         z_st = z_e + (z_q - z_e).detach()  # forward: z_q; backward: identity into z_e

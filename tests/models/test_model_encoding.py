@@ -90,14 +90,19 @@ def test_pick_device_cuda_without_gpu():
 @pytest.mark.parametrize("arch", ["vae", "vqvae"])
 def test_cuda_amp_training_drops_loss_and_matches_cpu_encoding(arch):
     model = build_model(arch)
-    batches = [b.x for b in DSprites(32, n_items=512, seed=1).batches(64)]
-    result = train_autoencoder(model, lambda e: batches, TrainConfig(epochs=3), device="cuda")
+    batches = [b.x for b in DSprites(32, n_items=1024, seed=1).batches(64)]
+    cfg = TrainConfig(epochs=3, lr=2e-3)
+    result = train_autoencoder(model, lambda e: batches, cfg, device="cuda")
     assert result.device.startswith("cuda") and next(model.parameters()).is_cuda
     assert result.history[-1]["recon"] < 0.5 * result.history[0]["recon"]
     _, z_amp, _ = _collect(encode_batches(model, DS.batches(32), "cuda"))
     _, z_fp32, _ = _collect(encode_batches(model, DS.batches(32), "cuda", amp=False))
     _, z_cpu, _ = _collect(encode_batches(model, DS.batches(32), "cpu"))
-    assert np.allclose(z_fp32, z_cpu, atol=1e-3)
-    # bfloat16 keeps ~3 significant digits; VQ codes are looked up in float32
-    scale = np.abs(z_cpu).max()
-    assert np.abs(z_amp - z_cpu).max() < 0.05 * scale
+    if arch == "vqvae":
+        # tokens are exact float32 codebook rows; rounding may move a few across a boundary
+        assert np.mean(z_fp32 == z_cpu) > 0.98 and np.mean(z_amp == z_cpu) > 0.9
+    else:
+        # cuDNN may use TF32 (~3 decimal digits); bfloat16 autocast keeps ~2-3
+        scale = np.abs(z_cpu).max()
+        assert np.abs(z_fp32 - z_cpu).max() < 1e-2 * scale
+        assert np.abs(z_amp - z_cpu).max() < 5e-2 * scale
