@@ -73,8 +73,8 @@ class Dataset(ABC):
             )
         ids = ids.astype(np.int64, copy=False)
         known = self.item_ids()  # (N,) sorted
-        pos = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
-        missing = ids[known[pos] != ids] if len(known) else ids
+        pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)  # datasets are non-empty
+        missing = ids[known[pos] != ids]
         if missing.size:
             raise NotFoundError(
                 f"{missing.size} item_id(s) are not in dataset '{self.name}' "

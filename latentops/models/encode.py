@@ -18,6 +18,8 @@ from latentops.models.base import Autoencoder
 from latentops.models.device import autocast, pick_device, to_device
 
 EncodedBatch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # ids (B,), z (B, d), logvar
+# ids, z and logvar in host memory, and the event after which their copies have landed
+_Pending = tuple[np.ndarray, torch.Tensor, torch.Tensor | None, torch.cuda.Event | None]
 
 
 class _HasIdsAndX(Protocol):
@@ -46,8 +48,7 @@ def encode_batches(
     dev = pick_device(device)
     model.to(dev).eval()
     cuda = dev.type == "cuda"
-    pending: tuple[np.ndarray, torch.Tensor, torch.Tensor | None, torch.cuda.Event | None] | None
-    pending = None
+    pending: _Pending | None = None
     for batch in batches:
         ids = np.asarray(batch.item_id, dtype=np.int64)
         if ids.shape != (len(batch.x),):
@@ -69,9 +70,7 @@ def encode_batches(
         yield _finish(pending)
 
 
-def _finish(
-    pending: tuple[np.ndarray, torch.Tensor, torch.Tensor | None, torch.cuda.Event | None],
-) -> EncodedBatch:
+def _finish(pending: _Pending) -> EncodedBatch:
     ids, z, logvar, event = pending
     if event is not None:
         event.synchronize()  # the non-blocking copies into z / logvar have landed

@@ -10,13 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
 from latentops.errors import InvalidInputError, UnsupportedOperationError
 from latentops.models._conv import check_float, check_int
-from latentops.models.base import Autoencoder
+from latentops.models.base import Autoencoder, LossOutput
 from latentops.models.device import autocast, pick_device, to_device
 
 
@@ -128,7 +127,7 @@ class _EpochLog:
         self.sums: torch.Tensor | None = None  # (m,) batch-weighted float64 sums, on the host
         self.items = 0
 
-    def add(self, out: Any, n: int, step: int) -> None:
+    def add(self, out: LossOutput, n: int, step: int) -> None:
         if not self.names:
             self.names = ["loss", "recon", "reg", *out.extras]
         # one small kernel per step; weighting and summing wait for the host copy in _flush
