@@ -1,46 +1,195 @@
-"""DuckDB over the store: every Delta table is a view; user SQL is read-only."""
+"""DuckDB over the store: every Delta table is a view, latentops macros, read-only user SQL.
+
+Macros (created on every connection, see ``MACROS``): distances and kNN by cosine / L2 /
+inner product, direction vectors, projection and edits, N(0, I) prior measures, reports.
+Direction lookups are scalar subqueries on the ``direction_vectors`` view: with a constant
+reference DuckDB runs the subquery once per query (not per row), so ``project(z, 'smile@3')``
+costs one dot product per row, as fast as passing the vector yourself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from latentops.errors import InvalidInputError
+from latentops.errors import InvalidInputError, LatentOpsError
 
 # Statement types a user query may contain (everything else writes, attaches or configures).
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+# EXPLAIN ANALYZE runs its statement, so EXPLAIN is only allowed in front of a SELECT.
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALYZE\s+|\([^)]*\)\s*)?", re.IGNORECASE)
+VECTOR_COLUMNS = ("z", "z_logvar", "z_edit")
+METRICS = ("cosine", "l2", "ip")
+
+
+class QueryTimeoutError(LatentOpsError, TimeoutError):
+    """A user query ran past its timeout and was interrupted."""
+
+
+_NO_DIRECTIONS = (
+    "CREATE VIEW direction_vectors AS SELECT NULL::VARCHAR AS ref, NULL::VARCHAR AS name, "
+    "NULL::BIGINT AS version, NULL::BIGINT AS d, NULL::FLOAT[] AS vector WHERE false"
+)
+# 'name@v' for every version, and bare 'name' for the latest one.
+_DIRECTIONS = """
+CREATE VIEW direction_vectors AS
+SELECT name || '@' || version AS ref, name, version, d, vector::FLOAT[] AS vector FROM directions
+UNION ALL
+SELECT name AS ref, name, version, d, vector::FLOAT[] AS vector FROM directions
+QUALIFY version = max(version) OVER (PARTITION BY name)
+"""
+
+MACROS = (
+    # Distance between two vectors (FLOAT[d] arrays or lists); lower is closer. 'cosine' is
+    # 1 - cos, 'l2' the Euclidean distance, 'ip' the negative inner product.
+    """CREATE MACRO knn_distance(a, b, metric := 'cosine') AS CASE lower(metric)
+        WHEN 'cosine' THEN list_cosine_distance(a::FLOAT[], b::FLOAT[])
+        WHEN 'l2' THEN list_distance(a::FLOAT[], b::FLOAT[])
+        WHEN 'ip' THEN list_negative_inner_product(a::FLOAT[], b::FLOAT[])
+        ELSE error('unknown metric ''' || metric || '''; use cosine, l2 or ip') END""",
+    "CREATE MACRO l2_norm(z) AS sqrt(list_inner_product(z::FLOAT[], z::FLOAT[]))",
+    # k nearest rows of a table (or CTE) by name; filter first with a CTE to get k matches.
+    """CREATE MACRO knn(tbl, q, k, metric := 'cosine') AS TABLE
+        SELECT *, knn_distance(z, q, metric) AS distance FROM query_table(tbl)
+        ORDER BY distance, item_id LIMIT k""",
+    # k nearest neighbours of one item of the table, the item itself left out.
+    """CREATE MACRO knn_item(tbl, item, k, metric := 'cosine') AS TABLE
+        SELECT t.*, knn_distance(t.z, coalesce(
+            (SELECT s.z FROM query_table(tbl) s WHERE s.item_id = item),
+            error('item_id ' || item || ' is not in ' || tbl)), metric) AS distance
+        FROM query_table(tbl) t WHERE t.item_id <> item
+        ORDER BY distance, t.item_id LIMIT k""",
+    # k nearest rows for each row (query_id, vector) of a query table: one scan for all.
+    """CREATE MACRO knn_batch(tbl, queries, k, metric := 'cosine') AS TABLE
+        SELECT query_id, unnest(range(1, len(hits) + 1)) AS rank,
+               unnest(hits).item_id AS item_id, unnest(hits).distance AS distance
+        FROM (SELECT query_id, min_by({'item_id': item_id, 'distance': dist}, dist, k) AS hits
+              FROM (SELECT q.query_id, t.item_id, knn_distance(t.z, q.vector, metric) AS dist
+                    FROM query_table(queries) q, query_table(tbl) t)
+              GROUP BY query_id)
+        ORDER BY query_id, rank""",
+    # Unit vector of a direction 'name@v' (or the latest 'name'), as FLOAT[].
+    """CREATE MACRO direction(dir_ref) AS coalesce(
+        (SELECT dv.vector FROM direction_vectors dv WHERE dv.ref = dir_ref),
+        error('unknown direction ''' || dir_ref || '''; list them with '
+              || 'SELECT ref FROM direction_vectors'))""",
+    # Signed length of z along a direction (directions are stored with unit norm).
+    "CREATE MACRO project(z, dir_ref) AS list_dot_product(z::FLOAT[], direction(dir_ref))",
+    # The edit z + strength * v of the edit flows, as FLOAT[].
+    """CREATE MACRO edit(z, dir_ref, strength) AS list_transform(
+        list_zip(z::FLOAT[], direction(dir_ref)), lambda p: (p[1] + strength * p[2])::FLOAT)""",
+    # log N(z; 0, I) = -|z|^2/2 - d/2 log(2 pi).
+    """CREATE MACRO log_prior(z) AS
+        -0.5 * list_inner_product(z::FLOAT[], z::FLOAT[]) - 0.5 * len(z) * ln(2 * pi())""",
+    # |z| minus the mean radius of N(0, I_d) samples (the chi mean): > 0 outside the shell.
+    """CREATE MACRO prior_shell_distance(z) AS
+        l2_norm(z) - sqrt(2) * exp(lgamma((len(z) + 1) / 2) - lgamma(len(z) / 2))""",
+    # Per value of a factor column: count, norm and per-dimension mean / std of z.
+    """CREATE MACRO latent_stats(tbl, factor) AS TABLE
+        SELECT value, any_value(n) AS n, any_value(mean_norm) AS mean_norm,
+               list(mean ORDER BY dim) AS mean, list(std ORDER BY dim) AS std
+        FROM (SELECT value, dim, avg(x) AS mean, stddev_pop(x) AS std,
+                     count(*) AS n, avg(norm) AS mean_norm
+              FROM (SELECT struct_extract(t, factor) AS value, l2_norm(t.z) AS norm,
+                           unnest(t.z::FLOAT[]) AS x, generate_subscripts(t.z::FLOAT[], 1) AS dim
+                    FROM query_table(tbl) t)
+              GROUP BY value, dim)
+        GROUP BY value ORDER BY value""",
+)
+
+# Per direction and metric of the scores table: how the score moves with edit strength.
+# DuckDB binds table macros when they are created, so this one needs the scores table.
+_SCORE_SUMMARY = """CREATE MACRO score_summary() AS TABLE
+    SELECT direction, metric, count(*) AS n, count(DISTINCT strength) AS n_strengths,
+           min(strength) AS min_strength, max(strength) AS max_strength,
+           avg(value) AS mean, min(value) AS min, max(value) AS max,
+           regr_slope(value, strength) AS slope, corr(value, strength) AS corr
+    FROM scores GROUP BY direction, metric ORDER BY direction, metric"""
 
 
 def connect(
-    sources: Mapping[str, tuple[Any, int | None]], *, memory_limit: str | None = None
+    sources: Mapping[str, tuple[Any, int | None]],
+    *,
+    memory_limit: str | None = None,
+    materialize: Collection[str] = (),
 ) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB with one view per table: ``sources`` maps view name -> (arrow dataset, d).
+    """In-memory DuckDB with one view per table: ``sources`` maps view name -> (arrow data, d).
 
     Latent tables are named ``latents.<name>`` and expose ``z`` as FLOAT[d] so DuckDB's
-    array_* distance functions work on it directly.
+    array_* distance functions work on it directly. Names in ``materialize`` become in-memory
+    tables instead of views: loaded once, then every query on the connection skips Parquet.
     """
     con = duckdb.connect(":memory:")
     if memory_limit:
-        con.execute("SET memory_limit = ?", [memory_limit])
+        try:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        except duckdb.Error as exc:
+            raise InvalidInputError(
+                f"memory_limit={memory_limit!r} is not a size DuckDB understands ({exc}); "
+                "pass e.g. '2GB' or '500MB'"
+            ) from None
     con.execute("CREATE SCHEMA IF NOT EXISTS latents")
-    for i, (view, (dataset, d)) in enumerate(sorted(sources.items())):
+    for i, (view, (data, d)) in enumerate(sorted(sources.items())):
         arrow_name = f"__arrow_{i}"
-        con.register(arrow_name, dataset)
+        con.register(arrow_name, data)
         schema, _, table = view.rpartition(".")
         target = f'"{schema}"."{table}"' if schema else f'"{table}"'
-        if d:
-            names = dataset.schema.names
-            cols = ", ".join(
-                f'"{c}"::FLOAT[{int(d)}] AS "{c}"' if c in ("z", "z_logvar", "z_edit") else f'"{c}"'
-                for c in names
-            )
-            con.execute(f"CREATE VIEW {target} AS SELECT {cols} FROM {arrow_name}")
-        else:
-            con.execute(f"CREATE VIEW {target} AS SELECT * FROM {arrow_name}")
+        cols = ", ".join(
+            f'"{c}"::FLOAT[{int(d)}] AS "{c}"' if d and c in VECTOR_COLUMNS else f'"{c}"'
+            for c in data.schema.names
+        )
+        kind = "TABLE" if view in materialize else "VIEW"
+        con.execute(f"CREATE {kind} {target} AS SELECT {cols} FROM {arrow_name}")
+        if kind == "TABLE":
+            con.unregister(arrow_name)
+    con.execute(_DIRECTIONS if "directions" in sources else _NO_DIRECTIONS)
+    for macro in MACROS:
+        con.execute(macro)
+    _score_summary(con, "scores" in sources)
     return con
+
+
+def _score_summary(con: duckdb.DuckDBPyConnection, have_scores: bool) -> None:
+    """Create score_summary(), or a stand-in that explains why it cannot run."""
+    if have_scores:
+        try:
+            con.execute(_SCORE_SUMMARY)
+            return
+        except duckdb.Error as exc:
+            why = (
+                f"the scores table lacks what score_summary() reads ({exc}); it needs "
+                "direction, metric, strength and value columns"
+            )
+    else:
+        why = "no scores table yet; score edits first (latentops evaluate)"
+    con.execute(f"CREATE MACRO score_summary() AS TABLE SELECT error({_literal(why)}) AS error")
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (for DDL, where parameters cannot be bound)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def delta_dataset(table: Any) -> Any:
+    """A Delta table as a pyarrow dataset whose string columns are typed string_view.
+
+    deltalake 1.x writes Parquet strings as string_view while the dataset reports string,
+    and pyarrow then fails every string filter DuckDB pushes down ("no kernel matching
+    (string, string_view)"). Declaring string_view reads both kinds of file correctly.
+    """
+    base = table.to_pyarrow_dataset().schema
+    fields = [
+        f.with_type(pa.string_view())
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        else f
+        for f in base
+    ]
+    return table.to_pyarrow_dataset(schema=pa.schema(fields, metadata=base.metadata))
 
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
@@ -49,6 +198,10 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET lock_configuration = true")
+
+
+def _kind(stmt: Any) -> str:
+    return str(stmt.type).rpartition(".")[2]
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
@@ -60,25 +213,79 @@ def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
     if not statements:
         raise InvalidInputError("empty SQL query; try: SELECT * FROM models")
     for stmt in statements:
-        if stmt.type not in _ALLOWED:
-            kind = str(stmt.type).rpartition(".")[2]
-            raise InvalidInputError(
-                f"{kind} statements are not allowed: store SQL is read-only (SELECT only); "
-                "write through latentops commands instead"
-            )
+        kind = _kind(stmt)
+        if stmt.type == duckdb.StatementType.EXPLAIN:
+            try:
+                inner = con.extract_statements(_EXPLAIN.sub("", stmt.query, count=1))
+            except duckdb.Error:
+                inner = []
+            if len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT:
+                continue
+            kind = "EXPLAIN of non-SELECT"
+        elif stmt.type in _ALLOWED:
+            continue
+        raise InvalidInputError(
+            f"{kind} statements are not allowed: store SQL is read-only (SELECT only); "
+            "write through latentops commands instead"
+        )
 
 
 def run_query(
-    con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any] | None = None,
+    *,
+    timeout: float | None = None,
 ) -> pa.Table:
-    """Execute a (checked) query and return Arrow, turning DuckDB errors into LatentOpsError."""
+    """Execute a (checked) query and return Arrow, turning DuckDB errors into LatentOpsError.
+
+    DuckDB has no per-query timeout, so a timer thread interrupts the connection.
+    """
+    if timeout is not None and not timeout > 0:
+        raise InvalidInputError(f"timeout={timeout!r} must be a positive number of seconds")
+    timer = threading.Timer(timeout, con.interrupt) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
     try:
         result = con.sql(query, params=list(params) if params else None)
+        # only statements without a result set have none, and check_read_only refuses those
+        return result.to_arrow_table() if result is not None else pa.table({})
+    except duckdb.InterruptException:
+        raise QueryTimeoutError(
+            f"query interrupted after timeout={timeout} s; narrow it (WHERE, LIMIT) "
+            "or raise the timeout (--timeout)"
+        ) from None
+    except duckdb.PermissionException as exc:
+        raise InvalidInputError(
+            f"SQL failed: store SQL cannot read or write files, load extensions or change "
+            f"settings ({exc}); query the store's views instead (SHOW ALL TABLES lists them)"
+        ) from None
+    except duckdb.OutOfMemoryException as exc:
+        raise InvalidInputError(
+            f"query ran out of memory under the connection's memory limit ({exc}); "
+            "narrow it or raise --memory-limit"
+        ) from None
     except duckdb.Error as exc:
         raise InvalidInputError(f"SQL failed: {exc}") from None
-    if result is None:  # only statements without a result set, which check_read_only refuses
-        return pa.table({})
-    try:
-        return result.to_arrow_table()
-    except duckdb.Error as exc:
-        raise InvalidInputError(f"SQL failed: {exc}") from None
+    finally:
+        if timer:
+            timer.cancel()
+
+
+def run_user_query(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> pa.Table:
+    """Check that ``query`` is read-only, then run it (with an optional timeout)."""
+    check_read_only(con, query)
+    return run_query(con, query, params, timeout=timeout)
+
+
+def filter_ids_query(view: str, where: str) -> str:
+    """SELECT the item_ids of a (validated) latent view that match a user WHERE clause."""
+    schema, _, table = view.rpartition(".")
+    return f'SELECT item_id FROM "{schema}"."{table}" WHERE ({where})'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.refs import check_name
-from latentops.storage import _delta, sql
+from latentops.storage import _delta, knn, sql
 from latentops.storage.catalog import DirectionCatalog
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
@@ -91,27 +92,76 @@ class Store:
             raise NotFoundError(f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}")
         return str(self.root / name)
 
-    def connect(self, *, read_only: bool = True, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-        """DuckDB connection with every table as a view (latents as ``latents.<name>``)."""
+    def connect(
+        self,
+        *,
+        read_only: bool = True,
+        memory_limit: str | None = None,
+        materialize: bool | Iterable[str] = False,
+    ) -> duckdb.DuckDBPyConnection:
+        """DuckDB connection with every table as a view (latents as ``latents.<name>``).
+
+        ``materialize`` (True, or latent table names) loads those tables into DuckDB memory
+        once, so repeated queries on this connection (kNN, reports) skip reading Parquet.
+        """
+        names = self.latent_tables()
+        if materialize is True:
+            keep = set(names)
+        else:
+            keep = set(materialize or ())
+            unknown = keep - set(names)
+            if unknown:
+                raise NotFoundError(
+                    f"cannot materialize {sorted(unknown)}: latent tables are {names or 'none'}"
+                )
         sources: dict[str, tuple[Any, int | None]] = {}
-        for name in self.latent_tables():
+        for name in names:
             table = self.latents(name)
             delta = _delta.open_table(table.uri)
-            sources[f"latents.{name}"] = (delta.to_pyarrow_dataset(), int(_delta.card_of(delta)["d"]))
+            sources[f"latents.{name}"] = (sql.delta_dataset(delta), int(_delta.card_of(delta)["d"]))
         for name in TOP_TABLES:
             uri = self.table_uri(name)
             if _delta.exists(uri):
-                sources[name] = (_delta.open_table(uri).to_pyarrow_dataset(), None)
-        con = sql.connect(sources, memory_limit=memory_limit)
+                sources[name] = (sql.delta_dataset(_delta.open_table(uri)), None)
+        views = {f"latents.{n}" for n in keep}
+        con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
         if read_only:
             sql.lock_down(con)
         return con
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """Run a read-only SQL query over the store and return an Arrow table."""
-        con = self.connect()
+    def sql(
+        self,
+        query: str,
+        params: list[Any] | None = None,
+        *,
+        timeout: float | None = None,
+        memory_limit: str | None = None,
+    ) -> pa.Table:
+        """Run a read-only SQL query over the store and return an Arrow table.
+
+        ``timeout`` (seconds) interrupts a long query with QueryTimeoutError; ``memory_limit``
+        (e.g. '2GB') caps DuckDB's memory for it.
+        """
+        con = self.connect(memory_limit=memory_limit)
         try:
-            sql.check_read_only(con, query)
-            return sql.run_query(con, query, params)
+            return sql.run_user_query(con, query, params, timeout=timeout)
         finally:
             con.close()
+
+    def knn(
+        self,
+        table: str,
+        vector: Any = None,
+        *,
+        item_id: int | Sequence[int] | None = None,
+        k: int = 10,
+        metric: str = "cosine",
+        where: str | None = None,
+        index: str | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """k nearest neighbours in latent table ``table`` (exact unless ``index``): knn.search."""
+        return knn.search(
+            self, table, vector, item_id=item_id, k=k, metric=metric, where=where,
+            index=index, version=version,
+        )
