@@ -1,15 +1,33 @@
-"""CLI commands that read the store: tables, sql."""
+"""CLI commands that read the store: tables, sql (one query or a prompt), search, index."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import typer
 
-from latentops.cli._common import StoreOpt, console, show_card, show_table, write_table
+from latentops.cli._common import StoreOpt, console, err_console, show_card, show_table, write_table
 
 tables_app = typer.Typer(help="List latent tables and their versions.", invoke_without_command=True)
+index_app = typer.Typer(
+    help="Approximate kNN indexes (FAISS IVF / HNSW), one per latent table version.",
+    no_args_is_help=True,
+)
+
+FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, json or parquet.")
+OutOpt = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")
+_PROMPT_HELP = (
+    "Read-only SQL over the store. End a statement with ';'. Views: latents.<name>, models, "
+    "directions, direction_vectors, edits, scores, runs. Macros: knn(tbl, q, k, metric), "
+    "knn_item(tbl, item_id, k), knn_batch(tbl, queries, k), knn_distance(a, b, metric), "
+    "project(z, 'name@v'), edit(z, 'name@v', s), direction('name@v'), log_prior(z), "
+    "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(). "
+    "Commands: .tables, .help, .quit"
+)
 
 
 @tables_app.callback()
@@ -28,8 +46,14 @@ def tables_list(ctx: typer.Context, store: Path = StoreOpt) -> None:
         t = s.latents(name)
         card = t.card
         rows.append(
-            {"table": name, "rows": len(t.item_ids()), "d": card["d"], "model": card["model"],
-             "dataset": card.get("dataset"), "version": t.version}
+            {
+                "table": name,
+                "rows": len(t.item_ids()),
+                "d": card["d"],
+                "model": card["model"],
+                "dataset": card.get("dataset"),
+                "version": t.version,
+            }
         )
     if not rows:
         console.print("no latent tables yet; run `latentops encode --model NAME`")
@@ -38,7 +62,9 @@ def tables_list(ctx: typer.Context, store: Path = StoreOpt) -> None:
 
 
 @tables_app.command("show")
-def tables_show(name: str = typer.Argument(..., help="Latent table name."), store: Path = StoreOpt) -> None:
+def tables_show(
+    name: str = typer.Argument(..., help="Latent table name."), store: Path = StoreOpt
+) -> None:
     """Show a latent table's card and version history (time travel targets).
 
     Example: latentops tables show dsprites_vae_v1
@@ -50,22 +76,255 @@ def tables_show(name: str = typer.Argument(..., help="Latent table name."), stor
     show_table(pa.Table.from_pylist(table.history()), title="versions (newest first)")
 
 
+@tables_app.command("stats")
+def tables_stats(
+    name: str = typer.Argument(..., help="Latent table name."),
+    by: str = typer.Option(..., "--by", "-b", help="Factor / label column to group by."),
+    fmt: str = FormatOpt,
+    out: Path = OutOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Latent statistics per factor value: n, mean |z|, per-dimension mean and std.
+
+    Example: latentops tables stats dsprites_vae_v1 --by shape
+    """
+    from latentops.storage import Store, reports
+
+    s = Store.open(store)
+    s.latent_table(name)  # a clear NotFoundError before SQL
+    write_table(reports.latent_stats(s, name, by), fmt, out)
+
+
+@tables_app.command("codebook")
+def tables_codebook(
+    name: str = typer.Argument(..., help="Latent table of a VQ model."),
+    fmt: str = FormatOpt,
+    out: Path = OutOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Codebook usage of a VQ model's latents: count and share per code, perplexity, dead codes.
+
+    Example: latentops tables codebook dsprites_vqvae_v1
+    """
+    from latentops.storage import Store, reports
+
+    rows, summary = reports.codebook_usage(Store.open(store), name)
+    write_table(rows, fmt, out)
+    err_console.print(
+        f"{summary['used_codes']} of {summary['codebook_size']} codes used "
+        f"({summary['dead_codes']} dead) over {summary['tokens']} tokens; "
+        f"perplexity {summary['perplexity']:.2f}"
+    )
+
+
+def _prompt(con: Any, fmt: str, timeout: float | None) -> None:
+    """A small read-eval-print loop: statements end with ';', EOF or .quit exits."""
+    from latentops.errors import LatentOpsError
+    from latentops.storage import sql as store_sql
+
+    console.print(f"[dim]{_PROMPT_HELP}[/dim]", highlight=False)
+    lines: list[str] = []
+    while True:
+        try:
+            line = input("latentops> " if not lines else "       ...> ")
+        except EOFError:
+            line = None
+        command = (line or "").strip()
+        if not lines and command in (".quit", ".exit"):
+            break
+        if not lines and command in (".tables", ".help"):
+            if command == ".help":
+                console.print(_PROMPT_HELP, highlight=False)
+            else:
+                show_table(store_sql.run_query(con, store_sql.TABLES_QUERY), title="views")
+            continue
+        if line is not None and command:
+            lines.append(line)
+        if lines and (line is None or command.endswith(";")):
+            query, lines = "\n".join(lines), []
+            try:
+                write_table(store_sql.run_user_query(con, query, timeout=timeout), fmt, None)
+            except LatentOpsError as exc:  # report and keep the session going
+                err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        if line is None:
+            break
+
+
 def sql(
-    query: str = typer.Argument(..., help="A read-only SQL query (SELECT)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    query: str = typer.Argument(None, help="A read-only SQL query (SELECT). Omit for a prompt."),
+    fmt: str = FormatOpt,
+    out: Path = OutOpt,
+    timeout: float = typer.Option(
+        None, "--timeout", help="Interrupt a query after this many seconds."
+    ),
+    memory_limit: str = typer.Option(None, "--memory-limit", help="Cap DuckDB memory, e.g. 2GB."),
+    materialize: bool = typer.Option(
+        False, "--materialize", help="Load latent tables into memory once (fast repeated kNN)."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Run read-only SQL over the store (latents.<name>, models, directions, ...).
 
-    Example: latentops sql "SELECT shape, avg(list_extract(z, 1)) FROM latents.dsprites_vae_v1 GROUP BY 1"
+    Without QUERY, opens an interactive prompt (statements end with ';', .quit or Ctrl-D exits).
+
+    Examples:
+      latentops sql "SELECT shape, count(*) FROM latents.dsprites_vae_v1 GROUP BY shape"
+      latentops sql "SELECT item_id, project(z, 'heart') AS s FROM latents.t ORDER BY s LIMIT 5"
+      latentops sql "WITH h AS (FROM latents.t WHERE shape = 2) FROM knn_item('h', 17, 10)"
+      latentops sql --materialize
     """
     from latentops.storage import Store
 
-    write_table(Store.open(store).sql(query), fmt, out)
+    s = Store.open(store)
+    if query is not None:
+        write_table(s.sql(query, timeout=timeout, memory_limit=memory_limit), fmt, out)
+        return
+    if out is not None:
+        raise typer.BadParameter("--out needs a QUERY; the prompt prints its results")
+    con = s.connect(memory_limit=memory_limit, materialize=materialize)
+    try:
+        _prompt(con, fmt, timeout)
+    finally:
+        con.close()
+
+
+def _load_vector(path: Path) -> np.ndarray:
+    """Query vector(s) from .npy, .json or a text file of numbers (one row per query)."""
+    from latentops.errors import CorruptArtifactError
+
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".json":
+            return np.asarray(json.loads(path.read_text()), dtype=np.float32)
+        text = path.read_text()
+        return np.loadtxt(path, dtype=np.float32, delimiter="," if "," in text else None)
+    except (OSError, ValueError) as exc:
+        raise CorruptArtifactError(
+            f"--vector {path} is not a vector file ({exc}); pass .npy, .json (a list) or text "
+            "with one vector per line"
+        ) from None
+
+
+def search(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to search."),
+    item: list[int] = typer.Option(
+        None, "--item", "-i", help="Neighbours of this item_id (repeatable)."
+    ),
+    vector: Path = typer.Option(
+        None, "--vector", "-v", exists=True, dir_okay=False, help=".npy/.json/text: (d,) or (Q, d)."
+    ),
+    k: int = typer.Option(10, "-k", "--k", help="Neighbours per query."),
+    metric: str = typer.Option("cosine", "--metric", "-m", help="cosine, l2 or ip."),
+    where: str = typer.Option(None, "--where", "-w", help="SQL filter applied before the search."),
+    index: str = typer.Option(None, "--index", help="Use an approximate index: ivf or hnsw."),
+    version: int = typer.Option(None, "--version", help="Search the table as of this version."),
+    fmt: str = FormatOpt,
+    out: Path = OutOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """k nearest neighbours of items or vectors (exact by default; filters never drop rows).
+
+    Examples:
+      latentops search --table dsprites_vae_v1 --item 17 -k 10
+      latentops search --table dsprites_vae_v1 --vector q.npy -k 5 --where "shape = 2 AND scale > 3"
+      latentops search --table dsprites_vae_v1 --item 17 --index ivf
+    """
+    from latentops.storage import Store, ann
+
+    if bool(item) == (vector is not None):
+        raise typer.BadParameter("pass exactly one of --item ID or --vector FILE")
+    s = Store.open(store)
+    query = _load_vector(vector) if vector is not None else None
+    result = s.knn(
+        table,
+        query,
+        item_id=item or None,
+        k=k,
+        metric=metric,
+        where=where,
+        index=index,
+        version=version,
+    )
+    write_table(result, fmt, out)
+    if index:
+        snap_version = version if version is not None else s.latent_table(table).version
+        path = ann.index_path(s.root, table, snap_version, index, metric)
+        info = ann.read_card(path)
+        err_console.print(
+            f"approximate ({index}, search param {info.param}): recall@{info.recall_k} "
+            f"{info.recall:.3f} measured at build on {info.recall_queries} items",
+            highlight=False,
+        )
+
+
+@index_app.command("build")
+def index_build(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to index."),
+    kind: str = typer.Option("ivf", "--kind", help="ivf (fast build) or hnsw."),
+    metric: str = typer.Option("cosine", "--metric", "-m", help="cosine, l2 or ip."),
+    target_recall: float = typer.Option(
+        0.95, "--target-recall", help="Tune search to reach this recall@10."
+    ),
+    store: Path = StoreOpt,
+) -> None:
+    """Build an index for the table's current version (stale indexes are removed).
+
+    Example: latentops index build --table dsprites_vae_v1 --kind ivf --target-recall 0.95
+    """
+    from latentops.storage import Store, ann
+    from latentops.storage.knn import load_snapshot
+
+    s = Store.open(store)
+    with console.status(f"building {kind} index over {table}"):
+        info = ann.build_index(
+            s.root, load_snapshot(s.latent_table(table)), kind, metric, target_recall=target_recall
+        )
+    console.print(
+        f"{kind} index of {table} v{info.version} ({info.n} rows, {metric}): "
+        f"recall@{info.recall_k} {info.recall:.3f} at search param {info.param}, "
+        f"built in {info.build_seconds:.1f} s",
+        highlight=False,
+    )
+
+
+@index_app.command("list")
+def index_list(
+    table: str = typer.Option(None, "--table", "-t", help="Only this latent table."),
+    store: Path = StoreOpt,
+) -> None:
+    """List stored indexes with their measured recall and whether they are stale.
+
+    Example: latentops index list
+    """
+    from latentops.storage import Store, ann
+
+    s = Store.open(store)
+    cards = ann.list_indexes(s.root, table)
+    if not cards:
+        console.print("no indexes yet; build one with `latentops index build --table NAME`")
+        return
+    current = {name: s.latents(name).version for name in s.latent_tables()}
+    rows = [
+        {
+            "table": c.table,
+            "version": c.version,
+            "kind": c.kind,
+            "metric": c.metric,
+            "rows": c.n,
+            "param": c.param,
+            "recall": c.recall,
+            "recall_k": c.recall_k,
+            "stale": current.get(c.table) != c.version,
+        }
+        for c in cards
+    ]
+    show_table(pa.Table.from_pylist(rows), title="kNN indexes")
 
 
 def register(app: typer.Typer) -> None:
     """Attach these commands to the root app."""
     app.add_typer(tables_app, name="tables")
+    app.add_typer(index_app, name="index")
     app.command()(sql)
+    app.command()(search)

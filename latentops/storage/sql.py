@@ -24,6 +24,11 @@ _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 # EXPLAIN ANALYZE runs its statement, so EXPLAIN is only allowed in front of a SELECT.
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALYZE\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 VECTOR_COLUMNS = ("z", "z_logvar", "z_edit")
+# What a user can query on a connection (our registered Arrow scans are hidden).
+TABLES_QUERY = (
+    "SELECT table_schema AS schema, table_name AS name, lower(table_type) AS type "
+    "FROM information_schema.tables WHERE NOT starts_with(table_name, '__') ORDER BY 1, 2"
+)
 METRICS = ("cosine", "l2", "ip")
 
 

@@ -313,3 +313,47 @@ def test_materialized_connection_gives_same_answers(toy):
         con.close()
     with pytest.raises(NotFoundError, match="cannot materialize"):
         store.connect(materialize=["nope"])
+
+
+def test_codebook_usage_of_a_vq_table(store):
+    from latentops.latent import codes_to_latents
+    from latentops.models import build_model
+    from latentops.storage import reports
+
+    model = build_model("vqvae", num_embeddings=8, embedding_dim=4, image_size=16)
+    ref = store.models.register(
+        "vq", model, dataset="toy", dataset_fingerprint="f", train={}, metrics={}
+    )
+    D, h, w = model.token_shape
+    idx = torch.from_numpy(np.random.default_rng(0).choice([0, 2, 3, 5], size=(40, h, w)))
+    z = codes_to_latents(idx, model.codebook).reshape(40, -1).numpy()  # (N, D*h*w)
+    ids = np.arange(40, dtype=np.int64)
+    schema = latent_schema({}, with_logvar=False)
+    table = store.latents("vq_toy")
+    table.ensure(schema, {"kind": "latents", "d": D * h * w, "model": str(ref)}, None)
+    table.insert(build_rows(schema, ids, z, {}, Lineage(str(ref), "", "toy", "")), None)
+    rows, summary = reports.codebook_usage(store, "vq_toy")
+    counts = np.bincount(idx.reshape(-1).numpy(), minlength=8)
+    assert rows["count"].to_pylist() == counts.tolist()
+    np.testing.assert_allclose(rows["fraction"].to_numpy(), counts / counts.sum())
+    p = counts[counts > 0] / counts.sum()
+    assert summary["used_codes"] == 4 and summary["dead_codes"] == 4
+    assert math.isclose(summary["perplexity"], math.exp(-(p * np.log(p)).sum()))
+
+
+def test_codebook_usage_needs_a_vq_model(store):
+    from latentops.errors import UnsupportedOperationError
+    from latentops.models import build_model
+    from latentops.storage import reports
+
+    model = build_model("vae", latent_dim=4, image_size=16)
+    ref = store.models.register(
+        "vae", model, dataset="toy", dataset_fingerprint="f", train={}, metrics={}
+    )
+    schema = latent_schema({}, with_logvar=False)
+    table = store.latents("plain")
+    table.ensure(schema, {"kind": "latents", "d": 4, "model": str(ref)}, None)
+    z = np.zeros((3, 4), np.float32)
+    table.insert(build_rows(schema, np.arange(3), z, {}, Lineage(str(ref), "", "toy", "")), None)
+    with pytest.raises(UnsupportedOperationError, match="has no codebook"):
+        reports.codebook_usage(store, "plain")
