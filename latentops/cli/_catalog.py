@@ -77,17 +77,32 @@ def directions_fit(
     show_directions(refs, store)
 
 
+def held_out_score(metrics: dict[str, float]) -> str:
+    """The headline held-out number of a direction: AUC, accuracy, R² or explained variance."""
+    for key, short in _HEADLINE:
+        if key in metrics:
+            return f"{short} {metrics[key]:.3f}"
+    return "—"
+
+
+_HEADLINE = (
+    ("auc", "AUC"), ("accuracy", "acc"), ("r2", "R²"), ("heldout_variance_ratio", "var"),
+    ("explained_variance_ratio", "var"), ("eigenvalue_share", "eig"),
+)
+
+
 def show_directions(refs: list[str], store: Path | str | None) -> None:
     """Print registered directions with their held-out scores."""
     from latentops.storage import Store
 
     catalog = Store.open(store).directions
-    rows = []
+    rows, lineage = [], None
     for ref in refs:
         d, lineage, pinned = catalog.get(ref)
-        score = {k: v for k, v in d.metrics.items() if k in ("accuracy", "auc", "r2", "explained_variance_ratio")}
-        rows.append({"direction": str(pinned), "method": d.method, "label": d.label, **{k: float(v) for k, v in score.items()}})
-    show_table(pa.Table.from_pylist(rows), title=f"registered on {lineage.latent_table}@{lineage.latent_table_version}")
+        rows.append({"direction": str(pinned), "method": d.method, "label": d.label or "—",
+                     "held-out": held_out_score(d.metrics)})
+    title = f"registered on {lineage.latent_table}@{lineage.latent_table_version}" if lineage else None
+    show_table(pa.Table.from_pylist(rows), title=title)
 
 
 @directions_app.command("fit-all")
@@ -119,11 +134,9 @@ def directions_list(store: Path = StoreOpt) -> None:
 
     rows = []
     for row in Store.open(store).directions.list().to_pylist():
-        metrics = json.loads(row["metrics_json"])
-        score = next(((k, metrics[k]) for k in ("auc", "accuracy", "r2") if k in metrics), ("", None))
         rows.append(
             {"direction": f"{row['name']}@{row['version']}", "method": row["method"], "label": row["label"],
-             "held-out": f"{score[0]} {score[1]:.3f}" if score[1] is not None else "—",
+             "held-out": held_out_score(json.loads(row["metrics_json"])),
              "table": f"{row['latent_table']}@{row['latent_table_version']}", "created": row["created_at"]}
         )
     if not rows:

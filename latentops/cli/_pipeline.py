@@ -151,7 +151,7 @@ def demo(
     options = {"image_size": 64, "n_items": 60_000} if full else None
     console.rule("latentops demo: train a β-VAE on dSprites, encode, fit directions")
     summary = pipeline_flow(
-        store=str(store) if store else None, dataset_options=options, epochs=10 if full else 6,
+        store=str(store) if store else None, dataset_options=options, epochs=10 if full else 8,
         device=device, progress=True,
     )
     show_directions(summary["directions"], summary["store"])

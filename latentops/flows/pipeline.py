@@ -11,8 +11,8 @@ from latentops.flows.encode import encode_flow
 from latentops.flows.train import train_flow
 from latentops.storage import Store
 
-DEMO_DATA = {"image_size": 32, "n_items": 12_000}
-DEMO_MODEL = {"latent_dim": 8, "beta": 4.0}
+DEMO_DATA = {"image_size": 32, "n_items": 20_000}
+DEMO_MODEL = {"latent_dim": 8, "beta": 2.0}
 
 
 @flow(name="pipeline")
@@ -23,9 +23,9 @@ def pipeline_flow(
     arch: str = "vae",
     name: str = "demo-vae",
     model_params: dict[str, Any] | None = None,
-    epochs: int = 6,
-    batch_size: int = 128,
-    lr: float = 2e-3,
+    epochs: int = 8,
+    batch_size: int = 64,
+    lr: float = 1e-3,
     methods: list[str] | None = None,
     n_pca: int = 3,
     device: str | None = None,
