@@ -44,29 +44,18 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: map LatentOpsError to a one-line red message and exit 1."""
+    """Console entry point: map LatentOpsError to a one-line red message and exit 1.
+
+    Typer (standalone mode) already turns usage errors into exit 2 and --help into exit 0.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args, prog_name="latentops", standalone_mode=False)
+        app(args, prog_name="latentops")
     except LatentOpsError as exc:
         if _DEBUG in args:
             raise
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         raise SystemExit(1) from None
-    except typer.Abort:
-        err_console.print("[yellow]aborted[/yellow]")
-        raise SystemExit(1) from None
-    except (typer.BadParameter, typer.Exit) as exc:  # pragma: no cover - click handles most
-        raise SystemExit(getattr(exc, "exit_code", 2)) from None
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Exit):
-            raise SystemExit(exc.exit_code) from None
-        raise
 
 
 __all__ = ["app", "main"]

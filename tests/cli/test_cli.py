@@ -1,0 +1,59 @@
+"""The console entry point: help, exit codes (0 ok / 1 LatentOpsError / 2 usage), messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from latentops.cli import main
+
+
+def _run(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_help_lists_commands_with_examples(capsys):
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for command in ("demo", "train", "encode", "import", "directions", "sql", "tables", "models"):
+        assert command in out
+    assert "Examples" in out
+
+
+def test_subcommand_help_has_an_example(capsys):
+    code, out, _ = _run(capsys, "directions", "fit", "--help")
+    assert code == 0 and "Example" in out and "--label" in out
+
+
+def test_usage_error_exits_2(capsys):
+    code, _, err = _run(capsys, "encode", "--bogus-flag")
+    assert code == 2
+    assert "No such option" in err
+
+
+def test_latentops_error_exits_1_with_one_line_and_no_traceback(capsys, tmp_path):
+    code, _, err = _run(capsys, "directions", "show", "smile@3", "--store", str(tmp_path / "s"))
+    assert code == 1
+    assert "error:" in err and "smile" in err
+    assert "Traceback" not in err
+
+
+def test_store_path_that_is_a_file_exits_1(capsys, tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    code, _, err = _run(capsys, "tables", "--store", str(f))
+    assert code == 1 and "is a file" in err
+
+
+def test_debug_shows_the_exception(tmp_path):
+    from latentops.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        main(["--debug", "directions", "show", "smile", "--store", str(tmp_path / "s")])
+
+
+def test_ok_command_exits_0(capsys, tmp_path):
+    code, out, _ = _run(capsys, "models", "list", "--store", str(tmp_path / "s"))
+    assert code == 0
