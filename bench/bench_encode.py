@@ -1,0 +1,124 @@
+"""Encode flow throughput vs a bare torch loop over the same batches, and peak RSS.
+
+    python bench/bench_encode.py [--quick] [--device cuda]
+
+Prints:
+  encode_flow_<px>px: ours X items/s, baseline Y items/s, ratio R   (flow / bare loop; >= 0.9 is the goal)
+  encode_peak_rss_<n>_items: ours X MiB, baseline Y MiB, ratio R    (encode subprocess vs bare-loop subprocess)
+The flow figure includes everything a user pays after start-up: planning, rendering, encoding,
+Delta commits (one exactly-once merge per chunk) and Prefect task bookkeeping. The bare loop
+renders and encodes the same batches and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+import torch  # noqa: E402
+
+from latentops.data import get_dataset  # noqa: E402
+from latentops.models import build_model, pick_device  # noqa: E402
+from latentops.storage import Store  # noqa: E402
+
+BATCH = 512
+CHUNK = 16384
+
+
+def _store_with_model(root: str, image_size: int) -> Store:
+    store = Store.open(root)
+    model = build_model("vae", latent_dim=10, beta=4.0, in_channels=1, image_size=image_size)
+    store.models.register("bench", model, dataset="dsprites", dataset_fingerprint="-",
+                          train={"dataset_options": {"image_size": image_size}}, metrics={})
+    return store
+
+
+def bare_loop(image_size: int, n_items: int, device: str | None) -> float:
+    """Items/s of model.encode over the same rendered batches, nothing written."""
+    dev = pick_device(device)
+    model = build_model("vae", latent_dim=10, beta=4.0, in_channels=1, image_size=image_size).to(dev).eval()
+    data = get_dataset("dsprites", image_size=image_size, n_items=n_items)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in data.batches(BATCH):
+            model.encode(batch.x.to(dev)).cpu()
+    return n_items / (time.perf_counter() - start)
+
+
+def flow_run(image_size: int, n_items: int, device: str | None) -> float:
+    """Items/s of the real encode flow into a fresh store (API already warm)."""
+    from latentops.flows.encode import encode_flow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = _store_with_model(os.path.join(tmp, "s"), image_size)
+        opts = {"image_size": image_size, "n_items": n_items}
+        start = time.perf_counter()
+        out = encode_flow(dataset="dsprites", model="bench@1", store=str(store.root),
+                          dataset_options=opts, chunk_size=CHUNK, batch_size=BATCH, device=device)
+        elapsed = time.perf_counter() - start
+        assert out["written"] == n_items, out
+    return n_items / elapsed
+
+
+def peak_rss_mib(code: str) -> float:
+    """Peak RSS (MiB) of a fresh Python process running ``code`` (it reports its own peak)."""
+    report = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run([sys.executable, "-c", code + report], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    """Run the figures and print them."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    args = parser.parse_args()
+    image_size = args.image_size or (32 if args.quick else 64)
+    n_items = 8192 if args.quick else 65536
+    repeats = 1 if args.quick else 3
+
+    from latentops.flows.encode import encode_flow
+
+    with tempfile.TemporaryDirectory() as tmp:  # warm the ephemeral Prefect API (not timed)
+        store = _store_with_model(os.path.join(tmp, "s"), 32)
+        encode_flow(dataset="dsprites", model="bench@1", store=str(store.root),
+                    dataset_options={"image_size": 32, "n_items": 64})
+
+    ours, base = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine speed hits both alike
+        base.append(bare_loop(image_size, n_items, args.device))
+        ours.append(flow_run(image_size, n_items, args.device))
+    o, b = statistics.median(ours), statistics.median(base)
+    dev = pick_device(args.device).type
+    print(f"encode_flow_{image_size}px_{dev}: ours {o:.0f} items/s, baseline {b:.0f} items/s, ratio {o / b:.2f}")
+
+    rss_items = 20_000 if args.quick else 200_000
+    setup = (
+        "import os, tempfile; os.environ['PREFECT_LOGGING_LEVEL']='ERROR';"
+        "os.environ['PREFECT_SERVER_ANALYTICS_ENABLED']='false';"
+        "import sys; sys.path.insert(0, %r); import bench_encode as b\n" % os.path.dirname(__file__)
+    )
+    ours_rss = peak_rss_mib(
+        setup + "from latentops.flows.encode import encode_flow\n"
+        f"t=tempfile.mkdtemp(); s=b._store_with_model(t+'/s', {image_size});"
+        f"encode_flow(dataset='dsprites', model='bench@1', store=str(s.root),"
+        f"dataset_options={{'image_size': {image_size}, 'n_items': {rss_items}}}, chunk_size={CHUNK})"
+    )
+    base_rss = peak_rss_mib(setup + f"b.bare_loop({image_size}, {rss_items}, None)")
+    print(f"encode_peak_rss_{rss_items}_items_{image_size}px: ours {ours_rss:.0f} MiB, "
+          f"baseline {base_rss:.0f} MiB, ratio {ours_rss / base_rss:.2f}")
+
+
+if __name__ == "__main__":
+    main()
