@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-import latentops.directions as directions_pkg
 from latentops.directions import (
     METHODS,
     applicable_methods,
@@ -159,26 +155,3 @@ def test_all_errors_are_latentops_errors() -> None:
     assert issubclass(InvalidInputError, LatentOpsError) and issubclass(
         InvalidInputError, ValueError
     )
-
-
-def test_directions_package_is_pure() -> None:
-    """No IO layers or orchestration imported anywhere in latentops/directions."""
-    banned = (
-        "prefect",
-        "duckdb",
-        "deltalake",
-        "latentops.storage",
-        "latentops.tasks",
-        "latentops.flows",
-        "pyarrow",
-    )
-    for path in Path(directions_pkg.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            for name in names:
-                assert not name.startswith(banned), f"{path.name} imports {name}"

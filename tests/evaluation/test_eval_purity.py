@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import latentops.evaluation
 
 FORBIDDEN = (
@@ -16,20 +13,6 @@ FORBIDDEN = (
     "latentops.flows",
     "safetensors",
 )
-
-
-def test_evaluation_modules_import_nothing_impure():
-    root = Path(latentops.evaluation.__file__).parent
-    for path in sorted(root.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            bad = [n for n in names if n.startswith(FORBIDDEN)]
-            assert not bad, f"{path.name} imports {bad}"
 
 
 def test_every_public_name_is_exported_and_documented():
