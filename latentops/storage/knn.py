@@ -21,7 +21,7 @@ import pyarrow as pa
 import torch
 
 from latentops.errors import InvalidInputError, NotFoundError
-from latentops.storage import sql
+from latentops.storage import _delta, sql
 from latentops.storage.latents import LatentTable, factor_columns, z_matrix
 
 if TYPE_CHECKING:
@@ -85,7 +85,11 @@ def load_snapshot(table: LatentTable, version: int | None = None) -> Snapshot:
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    rows = table.read(version=version)
+    delta = _delta.open_table(table.uri, version, what=f"latent table {table.name!r}")
+    rows = delta.to_pyarrow_dataset().to_table()
+    ids = rows["item_id"].to_numpy()
+    if (np.diff(ids) < 0).any():  # sorting copies every column: skip it when already in order
+        rows = rows.take(np.argsort(ids, kind="stable"))
     if len(rows) == 0:
         z = np.zeros((0, int(table.card["d"])), np.float32)
     else:  # own, writable memory: torch refuses to wrap Arrow's read-only buffers

@@ -218,3 +218,15 @@ def test_corrupt_index_and_bad_build_arguments(store):
         ann.build_index(store.root, snap, "annoy")
     with pytest.raises(InvalidInputError, match="target_recall=1.5"):
         ann.build_index(store.root, snap, "ivf", target_recall=1.5)
+
+
+def test_rows_written_out_of_id_order(store):
+    ids_hi, z_hi, _ = _fill(store, 40, 4, seed=7, start=100)
+    ids_lo, z_lo, _ = _fill(store, 40, 4, seed=8, start=0)
+    ids, z = np.concatenate([ids_hi, ids_lo]), np.concatenate([z_hi, z_lo])
+    snap = load_snapshot(store.latents("toy"))
+    assert (np.diff(snap.ids) > 0).all()
+    order = np.argsort(ids)
+    np.testing.assert_array_equal(snap.z, z[order])
+    out = store.knn("toy", z[3], k=5, metric="l2")
+    assert out["item_id"].to_pylist() == _top(_reference(z, z[3], "l2"), 5, ids)
