@@ -179,8 +179,8 @@ def sql(
     if query is not None:
         write_table(s.sql(query, timeout=timeout, memory_limit=memory_limit), fmt, out)
         return
-    if out is not None:
-        raise typer.BadParameter("--out needs a QUERY; the prompt prints its results")
+    if out is not None or fmt == "parquet":
+        raise typer.BadParameter("--out and --format parquet need a QUERY; the prompt prints")
     con = s.connect(memory_limit=memory_limit, materialize=materialize)
     try:
         _prompt(con, fmt, timeout)

@@ -160,6 +160,7 @@ def test_search_by_item_and_vector(filled, tmp_path):
 @pytest.mark.parametrize(
     "args, code",
     [
+        (["sql", "--format", "parquet"], 2),  # the prompt prints, it writes no files
         (["search", "-t", "toy"], 2),  # neither --item nor --vector
         (["search", "-t", "toy", "--item", "100", "--vector", "missing.npy"], 2),
         (["search", "-t", "toy", "--item", "99"], 1),  # unknown item id
@@ -167,7 +168,7 @@ def test_search_by_item_and_vector(filled, tmp_path):
         (["search", "-t", "toy", "--item", "100", "--index", "ivf"], 1),  # not built yet
     ],
 )
-def test_search_errors_exit_codes(filled, capsys, args, code):
+def test_usage_and_lookup_errors_exit_codes(filled, capsys, args, code):
     with pytest.raises(SystemExit) as exc:
         main([*args, "--store", str(filled[0].root)])
     assert exc.value.code == code
