@@ -1,0 +1,165 @@
+"""Evaluation flows: train a judge, score direction edits (the scorecard), score disentanglement.
+
+Every score row is written with its run id and full protocol (judge name@version and sha256,
+estimator, seed, strength grid, item count, code version), so one metric name never stands
+for two computations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from latentops.errors import InvalidInputError
+from latentops.refs import check_name
+from latentops.storage import Store
+from latentops.storage.judges import JudgeRegistry
+from latentops.storage.scores import ScoresTable
+from latentops.tasks._common import current_run_id
+from latentops.tasks.edit import (
+    DEFAULT_STRENGTHS,
+    check_grid,
+    pin_snapshot,
+    resolve_directions,
+    select_items,
+)
+from latentops.tasks.evaluate import METRICS, score_direction, score_disentanglement, train_judge
+
+JUDGE_DATA = {"dsprites": {"image_size": 32, "n_items": 20_000}, "digits": {}}
+
+
+@flow(name="train-judge")
+def train_judge_flow(
+    dataset: str = "dsprites",
+    name: str | None = None,
+    store: str | None = None,
+    dataset_options: dict[str, Any] | None = None,
+    epochs: int = 4,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    width: int = 16,
+    feature_dim: int = 64,
+    seed: int = 0,
+    device: str | None = None,
+) -> str:
+    """Train an attribute predictor (the judge of edits) on a dataset; return name@version."""
+    root = str(Store.open(store).root)
+    name = check_name(name or f"{dataset}-judge", "judge name")
+    options = dict(JUDGE_DATA.get(dataset, {}) if dataset_options is None else dataset_options)
+    return train_judge(
+        root, name, dataset, options, epochs, batch_size, lr, width, feature_dim, seed, device
+    )
+
+
+def _run_id() -> str:
+    """The flow run id (or a fresh uuid when called outside Prefect) that keys the scores."""
+    return current_run_id() or str(uuid.uuid4())
+
+
+@flow(name="evaluate")
+def evaluate_flow(
+    table: str,
+    directions: list[str],
+    judge: str,
+    strengths: list[float] | None = None,
+    where: str | None = None,
+    sample: int | None = 512,
+    seed: int = 0,
+    target: str | None = None,
+    calibrate: float | None = 1.0,
+    store: str | None = None,
+    table_version: int | None = None,
+    batch_size: int = 256,
+    ppl_items: int = 128,
+    ppl_eps: float = 1e-2,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Scorecard per (direction, strength) with a judge; rows go to the scores table."""
+    root = str(Store.open(store).root)
+    grid = sorted(
+        check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths", min_size=2)
+    )
+    if isinstance(ppl_items, bool) or not isinstance(ppl_items, int) or ppl_items < 0:
+        raise InvalidInputError(f"ppl_items={ppl_items!r} must be an int >= 0 (0 skips smoothness)")
+    if not ppl_eps > 0:
+        raise InvalidInputError(
+            f"ppl_eps={ppl_eps!r} must be a small positive strength step, e.g. 0.01"
+        )
+    snap, card = pin_snapshot(Store.open(root), table, table_version)
+    refs = resolve_directions(Store.open(root), directions, card, table)
+    judge_ref = JudgeRegistry(Path(root)).card(judge)["ref"]
+    ids = select_items(snap, where, sample, seed)
+    if len(ids) < 2:
+        raise InvalidInputError(f"a scorecard needs at least 2 items, the selection has {len(ids)}")
+    run_id = _run_id()
+    selection = {"where": where, "sample": sample, "seed": seed}
+
+    results = [
+        score_direction(
+            root,
+            table,
+            snap.version,
+            ref,
+            judge_ref,
+            ids,
+            grid,
+            run_id,
+            target=target,
+            seed=seed,
+            selection=selection,
+            batch_size=batch_size,
+            device=device,
+            ppl_items=ppl_items,
+            ppl_eps=ppl_eps,
+            calibrate=calibrate,
+        )
+        for ref in refs
+    ]
+    written = sum(r["written"] for r in results)
+    get_run_logger().info(
+        "evaluate %s v%d with %s: %d scores (run %s)",
+        table,
+        snap.version,
+        judge_ref,
+        written,
+        run_id,
+    )
+    return {
+        "run_id": run_id,
+        "table": table,
+        "table_version": snap.version,
+        "judge": judge_ref,
+        "directions": refs,
+        "strengths": grid,
+        "n_items": int(len(ids)),
+        "written": written,
+        "targets": {r["direction"]: r["target"] for r in results},
+        "skipped": {r["direction"]: r["skipped"] for r in results if r["skipped"]},
+    }
+
+
+@flow(name="disentanglement-metrics")
+def metrics_flow(
+    table: str,
+    metrics: list[str] | None = None,
+    factors: list[str] | None = None,
+    where: str | None = None,
+    fast: bool = True,
+    seed: int = 0,
+    store: str | None = None,
+    table_version: int | None = None,
+) -> dict[str, Any]:
+    """MIG, SAP, DCI, BetaVAE and FactorVAE of a latent table vs its factor columns, stored."""
+    root = str(Store.open(store).root)
+    names = list(METRICS) if metrics is None else list(metrics)
+    run_id = _run_id()
+    out = score_disentanglement(
+        root, table, table_version, names, run_id, factors, where, fast, seed
+    )
+    rows = ScoresTable(Store.open(root).table_uri("scores")).read(run_id=run_id)
+    values = dict(zip(rows["metric"].to_pylist(), rows["value"].to_pylist(), strict=True))
+    get_run_logger().info("disentanglement of %s: %s", table, values)
+    return {"run_id": run_id, "table": table, "metrics": names, "scores": values, **out}

@@ -1,0 +1,162 @@
+"""Judge registry: evaluation models (attribute predictors) as ``name@version`` + safetensors.
+
+Judges score edited images from pixels alone. They live in their own ``judges`` table,
+apart from the autoencoders in ``models``, and are trained on the dataset's images and
+ground-truth factors, never on any autoencoder's latents, so a judge is independent of
+the model it judges. Weights share the store's content-addressed ``checkpoints/`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from latentops import __version__
+from latentops.errors import CorruptArtifactError, NotFoundError
+from latentops.evaluation import AttributePredictor, PredictorConfig
+from latentops.refs import Ref, check_name, parse_ref
+from latentops.storage import _delta, _versioned
+from latentops.storage.models import file_sha256
+
+KIND = "attribute_predictor"
+
+SCHEMA = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        ("kind", pa.string()),
+        ("factors_json", pa.string()),  # {factor: number of classes}
+        ("config_json", pa.string()),
+        ("checkpoint", pa.string()),
+        ("sha256", pa.string()),
+        ("n_params", pa.int64()),
+        ("dataset", pa.string()),
+        ("dataset_fingerprint", pa.string()),
+        ("dataset_options_json", pa.string()),
+        ("train_json", pa.string()),
+        ("metrics_json", pa.string()),  # held-out accuracy per factor
+        ("run_id", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("code_version", pa.string()),
+    ]
+)
+
+
+def _card(row: dict[str, Any]) -> dict[str, Any]:
+    card = {k: v for k, v in row.items() if not k.endswith("_json")}
+    card["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
+    for key in ("factors", "config", "dataset_options", "train", "metrics"):
+        card[key] = json.loads(row[f"{key}_json"] or "{}")
+    card["ref"] = f"{row['name']}@{row['version']}"
+    return card
+
+
+class JudgeRegistry:
+    """The ``judges`` table of a store plus the shared ``checkpoints/`` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root / "judges")
+        self.blobs = root / "checkpoints"
+
+    def _save_weights(self, judge: AttributePredictor) -> tuple[str, str]:
+        """Write weights once under their content hash (atomic rename); return (path, sha256)."""
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in judge.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(dir=self.blobs, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(state, tmp, metadata={"kind": KIND})
+            sha = file_sha256(Path(tmp))
+            os.replace(tmp, self.blobs / f"{sha}.safetensors")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return f"checkpoints/{sha}.safetensors", sha
+
+    def register(
+        self,
+        name: str,
+        judge: AttributePredictor,
+        *,
+        dataset: str,
+        dataset_fingerprint: str,
+        dataset_options: dict[str, Any],
+        train: dict[str, Any],
+        metrics: dict[str, Any],
+        run_id: str | None = None,
+    ) -> Ref:
+        """Store weights + card as the next version of ``name``; return ``name@version``."""
+        check_name(name, "judge name")
+        checkpoint, sha = self._save_weights(judge)
+        config = judge.config.to_dict()
+
+        def row(version: int) -> dict[str, Any]:
+            return {
+                "name": name,
+                "version": version,
+                "kind": KIND,
+                "factors_json": json.dumps(judge.config.factors, sort_keys=True),
+                "config_json": json.dumps(config, sort_keys=True),
+                "checkpoint": checkpoint,
+                "sha256": sha,
+                "n_params": sum(p.numel() for p in judge.parameters()),
+                "dataset": dataset,
+                "dataset_fingerprint": dataset_fingerprint,
+                "dataset_options_json": json.dumps(dataset_options, sort_keys=True, default=str),
+                "train_json": json.dumps(train, sort_keys=True, default=str),
+                "metrics_json": json.dumps(metrics, sort_keys=True, default=float),
+                "run_id": run_id,
+                "created_at": datetime.now(UTC),
+                "code_version": __version__,
+            }
+
+        version = _versioned.register(
+            self.uri, SCHEMA, {"kind": "judges"}, name, row, run_id, "judge"
+        )
+        return Ref(name, version)
+
+    def card(self, ref: str | Ref) -> dict[str, Any]:
+        """The card of ``name@version`` (latest if unpinned)."""
+        ref = parse_ref(ref, "judge") if isinstance(ref, str) else ref
+        return _card(_versioned.get_row(self.uri, ref, "judge"))
+
+    def load(
+        self, ref: str | Ref, device: torch.device | str = "cpu"
+    ) -> tuple[AttributePredictor, dict]:
+        """Rebuild the judge of ``ref`` from its card and verified weights, in eval mode."""
+        card = self.card(ref)
+        path = self.root / card["checkpoint"]
+        if not path.exists():
+            raise NotFoundError(
+                f"checkpoint {path} of judge {card['ref']} is missing; the store was copied "
+                "without its checkpoints/ folder"
+            )
+        if file_sha256(path) != card["sha256"]:
+            raise CorruptArtifactError(
+                f"checkpoint {path} of judge {card['ref']} does not match its sha256 "
+                f"{card['sha256'][:12]}…; retrain it with `latentops judges train`"
+            )
+        try:
+            state = load_file(str(path), device=str(device))
+        except (SafetensorError, OSError) as exc:
+            raise CorruptArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
+        judge = AttributePredictor(PredictorConfig(**card["config"]))
+        judge.load_state_dict(state)
+        return judge.to(device).eval(), card
+
+    def list(self) -> pa.Table:
+        """Every registered judge version (empty table when none)."""
+        if not _delta.exists(self.uri):
+            return SCHEMA.empty_table()
+        table = _delta.open_table(self.uri).to_pyarrow_table()
+        return table.sort_by([("name", "ascending"), ("version", "ascending")])
