@@ -39,8 +39,16 @@ def trained_store(tmp_path_factory, prefect_harness):
 
     root = tmp_path_factory.mktemp("trained") / "store"
     ref = train_flow(
-        dataset="dsprites", arch="vae", name="vae", store=str(root), dataset_options=SMALL,
-        model_params={"latent_dim": 6, "beta": 2.0}, epochs=2, batch_size=128, lr=2e-3, seed=0,
+        dataset="dsprites",
+        arch="vae",
+        name="vae",
+        store=str(root),
+        dataset_options=SMALL,
+        model_params={"latent_dim": 6, "beta": 2.0},
+        epochs=2,
+        batch_size=128,
+        lr=2e-3,
+        seed=0,
     )
     assert ref == "vae@1"
     return root

@@ -14,8 +14,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "latentops"
 IO_AND_ORCHESTRATION = (
-    "prefect", "duckdb", "deltalake", "safetensors",
-    "latentops.storage", "latentops.tasks", "latentops.flows", "latentops.cli",
+    "prefect",
+    "duckdb",
+    "deltalake",
+    "safetensors",
+    "latentops.storage",
+    "latentops.tasks",
+    "latentops.flows",
+    "latentops.cli",
 )
 RULES = {
     "latent": IO_AND_ORCHESTRATION

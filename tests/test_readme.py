@@ -25,11 +25,17 @@ def test_first_two_commands_install_demo_and_test():
 def _tour_commands() -> list[list[str]]:
     commands = []
     for line in BLOCKS[2].replace("\\\n", " ").splitlines():
-        line = line.split("#", 1)[0].strip() if not line.strip().startswith("latentops sql") else line
+        line = (
+            line.split("#", 1)[0].strip() if not line.strip().startswith("latentops sql") else line
+        )
         if line.startswith("latentops "):
             words = shlex.split(line)[1:]
-            path = [w for w in words[:2] if not w.startswith("-") and w.isidentifier() or w == "fit-all"]
-            commands.append(path[:2] if path and path[0] in ("directions", "models", "tables") else path[:1])
+            path = [
+                w for w in words[:2] if not w.startswith("-") and w.isidentifier() or w == "fit-all"
+            ]
+            commands.append(
+                path[:2] if path and path[0] in ("directions", "models", "tables") else path[:1]
+            )
     return commands
 
 

@@ -28,7 +28,9 @@ def models_list(store: Path = StoreOpt) -> None:
 
 
 @models_app.command("show")
-def models_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt) -> None:
+def models_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+) -> None:
     """Show a model card (architecture, training, metrics, lineage).
 
     Example: latentops models show vae@1
@@ -43,12 +45,22 @@ def models_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), st
 @directions_app.command("fit")
 def directions_fit(
     table: str = typer.Option(..., "--table", "-t", help="Latent table to fit on."),
-    method: str = typer.Option("logistic", "--method", help="mean_diff, logistic, linear_svm, ridge, pca, sefa."),
-    label: str = typer.Option(None, "--label", "-l", help="Label expression: col, col==v, col>v, col in (a,b)."),
-    name: str = typer.Option(..., "--name", "-n", help="Catalog name; refitting creates NAME@next."),
+    method: str = typer.Option(
+        "logistic", "--method", help="mean_diff, logistic, linear_svm, ridge, pca, sefa."
+    ),
+    label: str = typer.Option(
+        None, "--label", "-l", help="Label expression: col, col==v, col>v, col in (a,b)."
+    ),
+    name: str = typer.Option(
+        ..., "--name", "-n", help="Catalog name; refitting creates NAME@next."
+    ),
     n_components: int = typer.Option(None, "--n-components", help="pca/sefa: directions to find."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Extra method params KEY=JSON, repeatable."),
-    table_version: int = typer.Option(None, "--table-version", help="Fit on this table version (time travel)."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Extra method params KEY=JSON, repeatable."
+    ),
+    table_version: int = typer.Option(
+        None, "--table-version", help="Fit on this table version (time travel)."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Fit a direction and register it as NAME@next-version.
@@ -73,7 +85,9 @@ def directions_fit(
     if n_components is not None:
         params["n_components"] = n_components
     spec = {"name": name, "method": method, "label": label, "params": params}
-    refs = fit_directions_flow(table, [spec], store=str(store) if store else None, table_version=table_version)
+    refs = fit_directions_flow(
+        table, [spec], store=str(store) if store else None, table_version=table_version
+    )
     show_directions(refs, store)
 
 
@@ -86,8 +100,12 @@ def held_out_score(metrics: dict[str, float]) -> str:
 
 
 _HEADLINE = (
-    ("auc", "AUC"), ("accuracy", "acc"), ("r2", "R²"), ("heldout_variance_ratio", "var"),
-    ("explained_variance_ratio", "var"), ("eigenvalue_share", "eig"),
+    ("auc", "AUC"),
+    ("accuracy", "acc"),
+    ("r2", "R²"),
+    ("heldout_variance_ratio", "var"),
+    ("explained_variance_ratio", "var"),
+    ("eigenvalue_share", "eig"),
 )
 
 
@@ -99,16 +117,26 @@ def show_directions(refs: list[str], store: Path | str | None) -> None:
     rows, lineage = [], None
     for ref in refs:
         d, lineage, pinned = catalog.get(ref)
-        rows.append({"direction": str(pinned), "method": d.method, "label": d.label or "—",
-                     "held-out": held_out_score(d.metrics)})
-    title = f"registered on {lineage.latent_table}@{lineage.latent_table_version}" if lineage else None
+        rows.append(
+            {
+                "direction": str(pinned),
+                "method": d.method,
+                "label": d.label or "—",
+                "held-out": held_out_score(d.metrics),
+            }
+        )
+    title = (
+        f"registered on {lineage.latent_table}@{lineage.latent_table_version}" if lineage else None
+    )
     show_table(pa.Table.from_pylist(rows), title=title)
 
 
 @directions_app.command("fit-all")
 def directions_fit_all(
     table: str = typer.Option(..., "--table", "-t", help="Latent table to fit on."),
-    methods: str = typer.Option(None, "--methods", help="Comma-separated subset of methods (default: all applicable)."),
+    methods: str = typer.Option(
+        None, "--methods", help="Comma-separated subset of methods (default: all applicable)."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Fit one direction per label column and applicable method, concurrently, in one flow.
@@ -135,9 +163,14 @@ def directions_list(store: Path = StoreOpt) -> None:
     rows = []
     for row in Store.open(store).directions.list().to_pylist():
         rows.append(
-            {"direction": f"{row['name']}@{row['version']}", "method": row["method"], "label": row["label"],
-             "held-out": held_out_score(json.loads(row["metrics_json"])),
-             "table": f"{row['latent_table']}@{row['latent_table_version']}", "created": row["created_at"]}
+            {
+                "direction": f"{row['name']}@{row['version']}",
+                "method": row["method"],
+                "label": row["label"],
+                "held-out": held_out_score(json.loads(row["metrics_json"])),
+                "table": f"{row['latent_table']}@{row['latent_table_version']}",
+                "created": row["created_at"],
+            }
         )
     if not rows:
         console.print("no directions yet; run `latentops directions fit ...`")
@@ -146,7 +179,9 @@ def directions_list(store: Path = StoreOpt) -> None:
 
 
 @directions_app.command("show")
-def directions_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt) -> None:
+def directions_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+) -> None:
     """Show a direction's card, lineage and metrics.
 
     Example: latentops directions show heart@1
@@ -174,15 +209,20 @@ def directions_diff(
     console.print(f"cosine({ra}, {rb}) = [bold]{da.cosine(db):+.4f}[/bold]")
     keys = sorted(set(da.metrics) | set(db.metrics))
     rows = [{"metric": k, str(ra): da.metrics.get(k), str(rb): db.metrics.get(k)} for k in keys]
-    rows += [{"metric": f"lineage.{k}", str(ra): str(getattr(la, k)), str(rb): str(getattr(lb, k))}
-             for k in ("latent_table", "latent_table_version", "model") if getattr(la, k) != getattr(lb, k)]
+    rows += [
+        {"metric": f"lineage.{k}", str(ra): str(getattr(la, k)), str(rb): str(getattr(lb, k))}
+        for k in ("latent_table", "latent_table_version", "model")
+        if getattr(la, k) != getattr(lb, k)
+    ]
     show_table(pa.Table.from_pylist(rows), title="metrics")
 
 
 @directions_app.command("export")
 def directions_export(
     ref: str = typer.Argument(..., help="NAME or NAME@VERSION."),
-    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder to write NAME@V.safetensors into."),
+    out: Path = typer.Option(
+        Path("."), "--out", "-o", help="Folder to write NAME@V.safetensors into."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Export a direction as safetensors with its card (shareable, no pickle).
@@ -197,8 +237,12 @@ def directions_export(
 
 @directions_app.command("import")
 def directions_import(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A file written by `directions export`."),
-    name: str = typer.Option(None, "--name", help="Register under this name (default: the exported name)."),
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A file written by `directions export`."
+    ),
+    name: str = typer.Option(
+        None, "--name", help="Register under this name (default: the exported name)."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Import an exported direction as NAME@next-version.

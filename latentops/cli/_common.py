@@ -24,7 +24,9 @@ StoreOpt = typer.Option(
     help="Latent store directory (default ./latent-store).",
     show_default=False,
 )
-DeviceOpt = typer.Option(None, "--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if present).")
+DeviceOpt = typer.Option(
+    None, "--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if present)."
+)
 
 
 def quiet_prefect() -> None:

@@ -24,13 +24,21 @@ def dataset_options(
     elif upsample is not None:
         opts["upsample"] = upsample
     if dataset != "dsprites" and (image_size is not None or n_items is not None):
-        raise InvalidInputError("--image-size/--n-items apply to dsprites only; digits takes --upsample")
+        raise InvalidInputError(
+            "--image-size/--n-items apply to dsprites only; digits takes --upsample"
+        )
     return opts
 
 
-ImageSizeOpt = typer.Option(None, "--image-size", help="dSprites resolution: 64 or 32 (fast CPU runs).")
-NItemsOpt = typer.Option(None, "--n-items", help="dSprites: a deterministic random subset of this size.")
-UpsampleOpt = typer.Option(None, "--upsample", help="digits: integer upsampling factor of the 8x8 images.")
+ImageSizeOpt = typer.Option(
+    None, "--image-size", help="dSprites resolution: 64 or 32 (fast CPU runs)."
+)
+NItemsOpt = typer.Option(
+    None, "--n-items", help="dSprites: a deterministic random subset of this size."
+)
+UpsampleOpt = typer.Option(
+    None, "--upsample", help="digits: integer upsampling factor of the 8x8 images."
+)
 
 
 def train(
@@ -67,17 +75,29 @@ def train(
         config["codebook_size"] = codebook_size
     with console.status(f"training {model} on {dataset} ({epochs} epochs)…"):
         ref = train_flow(
-            dataset=dataset, arch=model, name=name, store=str(store) if store else None,
-            dataset_options=opts, model_params=config, epochs=epochs, batch_size=batch_size,
-            lr=lr, seed=seed, device=device,
+            dataset=dataset,
+            arch=model,
+            name=name,
+            store=str(store) if store else None,
+            dataset_options=opts,
+            model_params=config,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
         )
     console.print(f"[green]registered[/green] {ref}")
 
 
 def encode(
     model: str = typer.Option(..., "--model", "-m", help="Registered model, NAME or NAME@VERSION."),
-    dataset: str = typer.Option(None, "--dataset", "-d", help="Default: the dataset the model was trained on."),
-    table: str = typer.Option(None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."),
+    dataset: str = typer.Option(
+        None, "--dataset", "-d", help="Default: the dataset the model was trained on."
+    ),
+    table: str = typer.Option(
+        None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."
+    ),
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
@@ -100,8 +120,14 @@ def encode(
     opts = dict(trained) if dataset == card["dataset"] else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
     summary = encode_flow(
-        dataset=dataset, model=card["ref"], table=table, store=str(store) if store else None,
-        dataset_options=opts, chunk_size=chunk_size, batch_size=batch_size, device=device,
+        dataset=dataset,
+        model=card["ref"],
+        table=table,
+        store=str(store) if store else None,
+        dataset_options=opts,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        device=device,
         progress=True,
     )
     console.print(
@@ -111,10 +137,19 @@ def encode(
 
 
 def import_embeddings(
-    path: Path = typer.Option(..., "--parquet", "--npy", help="Parquet or .npy file of vectors.", exists=True, dir_okay=False),
+    path: Path = typer.Option(
+        ...,
+        "--parquet",
+        "--npy",
+        help="Parquet or .npy file of vectors.",
+        exists=True,
+        dir_okay=False,
+    ),
     table: str = typer.Option(..., "--table", "-t", help="Latent table to create or extend."),
     vector_column: str = typer.Option(None, "--vector-column", help="Parquet list<float> column."),
-    label_columns: str = typer.Option(None, "--label-columns", help="Comma-separated label columns."),
+    label_columns: str = typer.Option(
+        None, "--label-columns", help="Comma-separated label columns."
+    ),
     store: Path = StoreOpt,
 ) -> None:
     """Import precomputed embeddings as a latent table (identity model, no decoder).
@@ -126,14 +161,20 @@ def import_embeddings(
 
     labels = [c.strip() for c in label_columns.split(",")] if label_columns else None
     summary = import_flow(
-        path=str(path), table=table, vector_column=vector_column, label_columns=labels,
-        store=str(store) if store else None, progress=True,
+        path=str(path),
+        table=table,
+        vector_column=vector_column,
+        label_columns=labels,
+        store=str(store) if store else None,
+        progress=True,
     )
     show_card(summary, f"imported into {table}")
 
 
 def demo(
-    full: bool = typer.Option(False, "--full", help="64x64 images, more items and epochs (slow on CPU)."),
+    full: bool = typer.Option(
+        False, "--full", help="64x64 images, more items and epochs (slow on CPU)."
+    ),
     device: str = DeviceOpt,
     store: Path = StoreOpt,
 ) -> None:
@@ -151,8 +192,11 @@ def demo(
     options = {"image_size": 64, "n_items": 60_000} if full else None
     console.rule("latentops demo: train a β-VAE on dSprites, encode, fit directions")
     summary = pipeline_flow(
-        store=str(store) if store else None, dataset_options=options, epochs=10 if full else 8,
-        device=device, progress=True,
+        store=str(store) if store else None,
+        dataset_options=options,
+        epochs=10 if full else 8,
+        device=device,
+        progress=True,
     )
     show_directions(summary["directions"], summary["store"])
     elapsed = time.perf_counter() - started
@@ -162,7 +206,7 @@ def demo(
         "next:\n"
         f"  latentops directions list --store {summary['store']}\n"
         f"  latentops sql --store {summary['store']} "
-        f"\"SELECT shape, count(*) FROM latents.{summary['table']} GROUP BY shape\""
+        f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
     )
 
 

@@ -19,8 +19,12 @@ def fit_directions_flow(
 ) -> list[str]:
     """Fit each spec {name, method, label?, params?} concurrently; return registered refs."""
     root = str(Store.open(store).root)
-    version = Store.open(root).latent_table(table).version if table_version is None else table_version
-    futures = [fit_and_register.submit(root, table, table_version=version, **spec) for spec in specs]
+    version = (
+        Store.open(root).latent_table(table).version if table_version is None else table_version
+    )
+    futures = [
+        fit_and_register.submit(root, table, table_version=version, **spec) for spec in specs
+    ]
     refs = [ref for future in futures for ref in future.result()]
     get_run_logger().info("registered %d directions on %s@%d: %s", len(refs), table, version, refs)
     return refs

@@ -28,6 +28,12 @@ def import_flow(
     options = {"path": path, "vector_column": vector_column, "label_columns": label_columns}
     model = register_identity(root, f"identity-{table}", options)
     return encode_flow(
-        dataset="file", model=model, table=table, store=root, dataset_options=options,
-        chunk_size=chunk_size, batch_size=chunk_size, progress=progress,
+        dataset="file",
+        model=model,
+        table=table,
+        store=root,
+        dataset_options=options,
+        chunk_size=chunk_size,
+        batch_size=chunk_size,
+        progress=progress,
     )

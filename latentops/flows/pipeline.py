@@ -37,11 +37,23 @@ def pipeline_flow(
     config = dict(DEMO_MODEL if model_params is None else model_params)
 
     model = train_flow(
-        dataset=dataset, arch=arch, name=name, store=root, dataset_options=options,
-        model_params=config, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
+        dataset=dataset,
+        arch=arch,
+        name=name,
+        store=root,
+        dataset_options=options,
+        model_params=config,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
     )
     encoded = encode_flow(
-        dataset=dataset, model=model, store=root, dataset_options=options, device=device,
+        dataset=dataset,
+        model=model,
+        store=root,
+        dataset_options=options,
+        device=device,
         progress=progress,
     )
     table = encoded["table"]
@@ -49,5 +61,10 @@ def pipeline_flow(
     unsupervised = fit_directions_flow(
         table, [{"name": "latent", "method": "pca", "params": {"n_components": n_pca}}], store=root
     )
-    return {"store": root, "model": model, "table": table, "encoded": encoded,
-            "directions": supervised + unsupervised}
+    return {
+        "store": root,
+        "model": model,
+        "table": table,
+        "encoded": encoded,
+        "directions": supervised + unsupervised,
+    }

@@ -32,6 +32,12 @@ def train_flow(
     # bfloat16 autocast (CUDA only) measured slower than float32 for these small conv models.
     train_config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "amp": amp}
     return train_model(
-        root, name, dataset, dict(dataset_options or {}), arch, dict(model_params or {}),
-        train_config, device,
+        root,
+        name,
+        dataset,
+        dict(dataset_options or {}),
+        arch,
+        dict(model_params or {}),
+        train_config,
+        device,
     )

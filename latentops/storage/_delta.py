@@ -36,7 +36,9 @@ def open_table(uri: str, version: int | None = None, *, what: str = "table") -> 
     except TableNotFoundError:
         raise NotFoundError(f"{what} does not exist at {uri}") from None
     except (DeltaError, OSError) as exc:
-        raise CorruptArtifactError(f"{what} at {uri} cannot be read as a Delta table: {exc}") from exc
+        raise CorruptArtifactError(
+            f"{what} at {uri} cannot be read as a Delta table: {exc}"
+        ) from exc
     if version is not None:
         latest = table.version()
         if not 0 <= version <= latest:
@@ -73,7 +75,9 @@ def card_of(table: DeltaTable) -> dict[str, Any]:
     try:
         return json.loads(desc) if desc else {}
     except json.JSONDecodeError as exc:
-        raise CorruptArtifactError(f"table {table.table_uri} has an unreadable card: {exc}") from exc
+        raise CorruptArtifactError(
+            f"table {table.table_uri} has an unreadable card: {exc}"
+        ) from exc
 
 
 def retry_commit(action: Callable[[], Any], what: str) -> Any:
@@ -88,9 +92,7 @@ def retry_commit(action: Callable[[], Any], what: str) -> Any:
     )
 
 
-def insert_new(
-    uri: str, data: pa.Table, match: str, run_id: str | None, operation: str
-) -> int:
+def insert_new(uri: str, data: pa.Table, match: str, run_id: str | None, operation: str) -> int:
     """Insert rows of ``data`` whose key (``match`` predicate on t/s) is absent; return count."""
 
     def attempt() -> int:

@@ -69,12 +69,12 @@ def get_row(uri: str, ref: Ref, what: str) -> dict[str, Any]:
     table = DeltaTable(uri)
     rows = table.to_pyarrow_dataset().to_table(filter=pc.field("name") == ref.name)
     if not len(rows):
-        names = sorted(set(table.to_pyarrow_dataset().to_table(columns=["name"])["name"].to_pylist()))
+        names = sorted(
+            set(table.to_pyarrow_dataset().to_table(columns=["name"])["name"].to_pylist())
+        )
         raise NotFoundError(f"unknown {what} {ref.name!r}; known: {', '.join(names) or 'none'}")
     versions = rows["version"].to_pylist()
     version = ref.version if ref.version is not None else max(versions)
     if version not in versions:
-        raise NotFoundError(
-            f"{what} {ref.name!r} has versions {sorted(versions)}, not {version}"
-        )
+        raise NotFoundError(f"{what} {ref.name!r} has versions {sorted(versions)}, not {version}")
     return rows.filter(pc.equal(rows["version"], version)).to_pylist()[0]

@@ -147,9 +147,15 @@ class DirectionCatalog:
             return {}
         import pyarrow.compute as pc
 
-        rows = _delta.open_table(self.uri).to_pyarrow_dataset().to_table(
-            columns=["name", "version", "vector", "card_json"], filter=pc.field("model") == model
-        ).to_pylist()
+        rows = (
+            _delta.open_table(self.uri)
+            .to_pyarrow_dataset()
+            .to_table(
+                columns=["name", "version", "vector", "card_json"],
+                filter=pc.field("model") == model,
+            )
+            .to_pylist()
+        )
         latest: dict[str, dict[str, Any]] = {}
         for row in rows:
             if row["version"] > latest.get(row["name"], {"version": 0})["version"]:
@@ -199,4 +205,6 @@ class DirectionCatalog:
             parent=f"imported:{meta.get('ref', path.name)}",
             run_id=run_id,
         )
-        return self.register(name or meta.get("ref", "imported").partition("@")[0], direction, lineage)
+        return self.register(
+            name or meta.get("ref", "imported").partition("@")[0], direction, lineage
+        )

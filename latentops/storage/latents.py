@@ -87,7 +87,9 @@ def build_rows(
     if z.shape[0] != n:
         raise InvalidInputError(f"z has {z.shape[0]} rows but item_id has {n}; they must match")
     if len(np.unique(item_id)) != n:
-        raise InvalidInputError("item_id values in one chunk must be unique; the dataset repeats ids")
+        raise InvalidInputError(
+            "item_id values in one chunk must be unique; the dataset repeats ids"
+        )
     expected = {f.name for f in schema} - _FIXED
     if set(factors) != expected:
         raise InvalidInputError(
@@ -118,8 +120,17 @@ def build_rows(
 
 
 _FIXED = {
-    "item_id", "split", "z", "z_logvar", "model", "model_sha256", "dataset",
-    "dataset_fingerprint", "run_id", "created_at", "code_version",
+    "item_id",
+    "split",
+    "z",
+    "z_logvar",
+    "model",
+    "model_sha256",
+    "dataset",
+    "dataset_fingerprint",
+    "run_id",
+    "created_at",
+    "code_version",
 }
 
 
@@ -131,7 +142,9 @@ def z_matrix(table: pa.Table, column: str = "z") -> np.ndarray:
     lengths = pc.list_value_length(col)
     d = int(pc.min(lengths).as_py())
     if d != int(pc.max(lengths).as_py()):
-        raise InvalidInputError(f"column {column!r} mixes vector lengths; the table is inconsistent")
+        raise InvalidInputError(
+            f"column {column!r} mixes vector lengths; the table is inconsistent"
+        )
     flat = col.flatten().to_numpy(zero_copy_only=False)
     return flat.astype(np.float32, copy=False).reshape(len(col), d)
 
@@ -243,7 +256,9 @@ class LatentTable:
                     "version": h.get("version"),
                     "timestamp": datetime.fromtimestamp(h["timestamp"] / 1000, UTC),
                     "operation": h.get("latentops.operation", h.get("operation")),
-                    "rows_added": metrics.get("num_target_rows_inserted", metrics.get("num_added_rows")),
+                    "rows_added": metrics.get(
+                        "num_target_rows_inserted", metrics.get("num_added_rows")
+                    ),
                     "run_id": h.get("latentops.run_id"),
                 }
             )

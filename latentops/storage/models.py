@@ -140,7 +140,8 @@ class ModelRegistry:
             )
         if file_sha256(path) != card["sha256"]:
             raise CorruptArtifactError(
-                f"checkpoint {path} of {card['ref']} does not match its sha256 {card['sha256'][:12]}…; "
+                f"checkpoint {path} of {card['ref']} does not match its sha256 "
+                f"{card['sha256'][:12]}…; "
                 "the file is corrupt or was replaced: retrain or restore it from a backup"
             )
         try:
@@ -155,4 +156,8 @@ class ModelRegistry:
         """Every registered model version (empty table when none)."""
         if not _delta.exists(self.uri):
             return SCHEMA.empty_table()
-        return _delta.open_table(self.uri).to_pyarrow_table().sort_by([("name", "ascending"), ("version", "ascending")])
+        return (
+            _delta.open_table(self.uri)
+            .to_pyarrow_table()
+            .sort_by([("name", "ascending"), ("version", "ascending")])
+        )

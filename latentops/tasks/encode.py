@@ -29,7 +29,12 @@ def plan_encode(
     return {"model": card["ref"], "n_items": data.n_items, "missing": missing}
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_unless_bad_input)
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=retry_unless_bad_input,
+)
 def encode_chunk(
     store_path: str,
     table: str,
@@ -58,7 +63,11 @@ def encode_chunk(
     run_id = current_run_id()
     lineage = Lineage(card["ref"], card["sha256"], data.name, data.fingerprint, run_id)
     rows = build_rows(
-        schema, item_id, np.concatenate(zs), factors, lineage,
+        schema,
+        item_id,
+        np.concatenate(zs),
+        factors,
+        lineage,
         np.concatenate(logvars) if with_logvar else None,
     )  # validates before anything is written
     latents = store.latents(table)

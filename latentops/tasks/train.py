@@ -55,13 +55,19 @@ def train_model(
     def log_epoch(metrics: dict[str, Any]) -> None:
         logger.info("train %s: %s", name, {k: round(float(v), 5) for k, v in metrics.items()})
 
-    result = train_autoencoder(model, epoch_batches, cfg, device=pick_device(device), on_step=log_epoch)
+    result = train_autoencoder(
+        model, epoch_batches, cfg, device=pick_device(device), on_step=log_epoch
+    )
     ref = store.models.register(
         name,
         model.cpu(),
         dataset=data.name,
         dataset_fingerprint=data.fingerprint,
-        train={"config": dataclasses.asdict(cfg), "dataset_options": dataset_options, "n_items": len(ids)},
+        train={
+            "config": dataclasses.asdict(cfg),
+            "dataset_options": dataset_options,
+            "n_items": len(ids),
+        },
         metrics={"final": result.final, "history": result.history},
         run_id=current_run_id(),
     )

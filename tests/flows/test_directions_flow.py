@@ -14,8 +14,13 @@ SMALL = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's datas
 
 @pytest.fixture
 def encoded(model_store):
-    out = encode_flow(dataset="dsprites", model="vae@1", table="t", store=str(model_store.root),
-                      dataset_options=SMALL)
+    out = encode_flow(
+        dataset="dsprites",
+        model="vae@1",
+        table="t",
+        store=str(model_store.root),
+        dataset_options=SMALL,
+    )
     return model_store, out
 
 
@@ -30,8 +35,9 @@ def test_fit_registers_with_lineage_and_refit_bumps_version(encoded):
     assert lineage.model == "vae@1" and len(lineage.model_sha256) == 64
     assert lineage.run_id is not None and lineage.space == "mu"
     assert "r2" in direction.metrics
-    (ref2,) = fit_directions_flow("t", [{**spec, "method": "mean_diff", "label": "pos_x>15"}],
-                                  store=str(store.root))
+    (ref2,) = fit_directions_flow(
+        "t", [{**spec, "method": "mean_diff", "label": "pos_x>15"}], store=str(store.root)
+    )
     assert ref2 == "right@2"
     first, _, _ = store.directions.get("right@1")
     np.testing.assert_array_equal(first.vector, direction.vector)  # v1 untouched
@@ -40,14 +46,19 @@ def test_fit_registers_with_lineage_and_refit_bumps_version(encoded):
     assert second.label == "pos_x>15"
     rows = store.sql("SELECT name, version, method FROM directions ORDER BY version").to_pylist()
     assert [(r["name"], r["version"], r["method"]) for r in rows] == [
-        ("right", 1, "ridge"), ("right", 2, "mean_diff")]
+        ("right", 1, "ridge"),
+        ("right", 2, "mean_diff"),
+    ]
 
 
 def test_entanglement_is_recorded_against_existing_directions(encoded):
     store, _ = encoded
-    fit_directions_flow("t", [{"name": "a", "method": "ridge", "label": "pos_x"}], store=str(store.root))
-    (ref,) = fit_directions_flow("t", [{"name": "b", "method": "ridge", "label": "pos_y"}],
-                                 store=str(store.root))
+    fit_directions_flow(
+        "t", [{"name": "a", "method": "ridge", "label": "pos_x"}], store=str(store.root)
+    )
+    (ref,) = fit_directions_flow(
+        "t", [{"name": "b", "method": "ridge", "label": "pos_y"}], store=str(store.root)
+    )
     b, _, _ = store.directions.get(ref)
     a, _, _ = store.directions.get("a@1")
     assert b.metrics["cos/a@1"] == pytest.approx(a.cosine(b), abs=1e-6)
@@ -57,16 +68,24 @@ def test_fit_all_covers_every_factor_on_one_snapshot(encoded):
     store, out = encoded
     refs = fit_all_flow("t", store=str(store.root), methods=["logistic", "ridge"])
     names = {r.partition("@")[0] for r in refs}
-    assert {"shape-0-logistic", "shape-1-logistic", "shape-2-logistic", "scale-ridge",
-            "orientation-ridge", "pos_x-ridge", "pos_y-ridge"} == names
+    assert {
+        "shape-0-logistic",
+        "shape-1-logistic",
+        "shape-2-logistic",
+        "scale-ridge",
+        "orientation-ridge",
+        "pos_x-ridge",
+        "pos_y-ridge",
+    } == names
     versions = {store.directions.get(r)[1].latent_table_version for r in refs}
     assert versions == {out["version"]}
 
 
 def test_pca_registers_components(encoded):
     store, _ = encoded
-    refs = fit_directions_flow("t", [{"name": "pc", "method": "pca", "params": {"n_components": 2}}],
-                               store=str(store.root))
+    refs = fit_directions_flow(
+        "t", [{"name": "pc", "method": "pca", "params": {"n_components": 2}}], store=str(store.root)
+    )
     assert refs == ["pc-pca0@1", "pc-pca1@1"]
     d0, _, _ = store.directions.get(refs[0])
     d1, _, _ = store.directions.get(refs[1])
@@ -92,5 +111,9 @@ def test_bad_fits_register_nothing(encoded, spec, error, match):
 def test_unknown_table_version_is_refused(encoded):
     store, _ = encoded
     with pytest.raises(NotFoundError, match="versions 0.."):
-        fit_directions_flow("t", [{"name": "x", "method": "ridge", "label": "pos_x"}],
-                            store=str(store.root), table_version=42)
+        fit_directions_flow(
+            "t",
+            [{"name": "x", "method": "ridge", "label": "pos_x"}],
+            store=str(store.root),
+            table_version=42,
+        )

@@ -21,8 +21,14 @@ SMALL = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's datas
 
 
 def test_encode_round_trip_matches_model(model_store):
-    out = encode_flow(dataset="dsprites", model="vae", store=str(model_store.root),
-                      dataset_options=SMALL, chunk_size=500, batch_size=250)
+    out = encode_flow(
+        dataset="dsprites",
+        model="vae",
+        store=str(model_store.root),
+        dataset_options=SMALL,
+        chunk_size=500,
+        batch_size=250,
+    )
     assert out["table"] == "dsprites_vae_v1" and out["written"] == SMALL["n_items"]
     table = model_store.latent_table(out["table"])
     snap = table.read()
@@ -45,17 +51,35 @@ def test_encode_round_trip_matches_model(model_store):
 def test_rerun_is_incremental_and_idempotent(model_store):
     root = str(model_store.root)
     small = {**SMALL, "n_items": 600}
-    first = encode_flow(dataset="dsprites", model="vae@1", table="inc", store=root,
-                        dataset_options={**SMALL, "n_items": 400}, chunk_size=300)
+    first = encode_flow(
+        dataset="dsprites",
+        model="vae@1",
+        table="inc",
+        store=root,
+        dataset_options={**SMALL, "n_items": 400},
+        chunk_size=300,
+    )
     assert first["written"] == 400
     table = model_store.latent_table("inc")
     version = table.version
-    again = encode_flow(dataset="dsprites", model="vae@1", table="inc", store=root,
-                        dataset_options={**SMALL, "n_items": 400}, chunk_size=300)
+    again = encode_flow(
+        dataset="dsprites",
+        model="vae@1",
+        table="inc",
+        store=root,
+        dataset_options={**SMALL, "n_items": 400},
+        chunk_size=300,
+    )
     assert again["written"] == 0 and table.version == version
     # A bigger subset of the same grid: only the new items are encoded.
-    more = encode_flow(dataset="dsprites", model="vae@1", table="inc", store=root,
-                       dataset_options=small, chunk_size=300)
+    more = encode_flow(
+        dataset="dsprites",
+        model="vae@1",
+        table="inc",
+        store=root,
+        dataset_options=small,
+        chunk_size=300,
+    )
     ids = table.item_ids()
     assert len(ids) == len(np.unique(ids))
     assert set(get_dataset("dsprites", **small).item_ids()) <= set(ids)
@@ -64,8 +88,13 @@ def test_rerun_is_incremental_and_idempotent(model_store):
 
 def test_bad_inputs_leave_store_unchanged(model_store):
     root = str(model_store.root)
-    encode_flow(dataset="dsprites", model="vae@1", table="t", store=root,
-                dataset_options={**SMALL, "n_items": 100})
+    encode_flow(
+        dataset="dsprites",
+        model="vae@1",
+        table="t",
+        store=root,
+        dataset_options={**SMALL, "n_items": 100},
+    )
     table = model_store.latent_table("t")
     version = table.version
     with pytest.raises(NotFoundError, match="versions"):
@@ -73,7 +102,9 @@ def test_bad_inputs_leave_store_unchanged(model_store):
     with pytest.raises(NotFoundError, match="unknown model 'nope'"):
         encode_flow(dataset="dsprites", model="nope", table="t", store=root, dataset_options=SMALL)
     with pytest.raises(InvalidInputError, match="not allowed"):
-        encode_flow(dataset="dsprites", model="vae@1", table="../x", store=root, dataset_options=SMALL)
+        encode_flow(
+            dataset="dsprites", model="vae@1", table="../x", store=root, dataset_options=SMALL
+        )
     with pytest.raises(NotFoundError, match="dataset"):
         encode_flow(dataset="cifar", model="vae@1", table="t", store=root, dataset_options={})
     assert table.version == version
@@ -84,11 +115,22 @@ def test_diverged_model_is_refused_before_writing(model_store):
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(float("nan"))
-    model_store.models.register("broken", model, dataset="dsprites", dataset_fingerprint="x",
-                                train={"dataset_options": SMALL}, metrics={})
+    model_store.models.register(
+        "broken",
+        model,
+        dataset="dsprites",
+        dataset_fingerprint="x",
+        train={"dataset_options": SMALL},
+        metrics={},
+    )
     with pytest.raises(InvalidInputError, match="NaN/inf"):
-        encode_flow(dataset="dsprites", model="broken", table="b", store=str(model_store.root),
-                    dataset_options={**SMALL, "n_items": 50})
+        encode_flow(
+            dataset="dsprites",
+            model="broken",
+            table="b",
+            store=str(model_store.root),
+            dataset_options={**SMALL, "n_items": 50},
+        )
     assert not model_store.latents("b").exists()
 
 
@@ -98,9 +140,26 @@ def test_kill_mid_run_then_rerun_gives_each_item_once(model_store, prefect_harne
     root = str(model_store.root)
     opts = {"image_size": 32, "n_items": 6000}
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "latentops", "encode", "--model", "vae@1", "--table", "crash",
-           "--image-size", "32", "--n-items", "6000", "--chunk-size", "200", "--batch-size", "100",
-           "--store", root]
+    cmd = [
+        sys.executable,
+        "-m",
+        "latentops",
+        "encode",
+        "--model",
+        "vae@1",
+        "--table",
+        "crash",
+        "--image-size",
+        "32",
+        "--n-items",
+        "6000",
+        "--chunk-size",
+        "200",
+        "--batch-size",
+        "100",
+        "--store",
+        root,
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     table = model_store.latents("crash")
     deadline = time.time() + 180
@@ -108,7 +167,9 @@ def test_kill_mid_run_then_rerun_gives_each_item_once(model_store, prefect_harne
         if table.exists() and table.version >= 3:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, f"encode finished before it could be killed: {proc.stderr.read()[-2000:]}"
+    assert proc.poll() is None, (
+        f"encode finished before it could be killed: {proc.stderr.read()[-2000:]}"
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = len(table.item_ids())

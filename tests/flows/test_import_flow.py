@@ -25,15 +25,25 @@ def _parquet(path, n=300, d=12, nan=False):
 
 def test_import_parquet_then_query_and_fit(tmp_path, prefect_harness, store):
     emb, topic = _parquet(tmp_path / "emb.parquet")
-    out = import_flow(path=str(tmp_path / "emb.parquet"), table="docs", vector_column="emb",
-                      label_columns=["topic"], store=str(store.root))
+    out = import_flow(
+        path=str(tmp_path / "emb.parquet"),
+        table="docs",
+        vector_column="emb",
+        label_columns=["topic"],
+        store=str(store.root),
+    )
     assert out["written"] == 300 and out["model"] == "identity-docs@1"
     snap = store.latent_table("docs").read()
     np.testing.assert_array_equal(z_matrix(snap), emb)
     np.testing.assert_array_equal(snap["topic"].to_numpy(), topic)
     assert store.latent_table("docs").card["space"] == "imported"
-    again = import_flow(path=str(tmp_path / "emb.parquet"), table="docs", vector_column="emb",
-                        label_columns=["topic"], store=str(store.root))
+    again = import_flow(
+        path=str(tmp_path / "emb.parquet"),
+        table="docs",
+        vector_column="emb",
+        label_columns=["topic"],
+        store=str(store.root),
+    )
     assert again["written"] == 0 and again["model"] == "identity-docs@1"
     counts = store.sql("SELECT topic, count(*) AS n FROM latents.docs GROUP BY 1 ORDER BY 1")
     assert counts["n"].to_pylist() == np.bincount(topic).tolist()
@@ -42,6 +52,10 @@ def test_import_parquet_then_query_and_fit(tmp_path, prefect_harness, store):
 def test_import_with_nan_is_refused_and_nothing_written(tmp_path, prefect_harness, store):
     _parquet(tmp_path / "bad.parquet", nan=True)
     with pytest.raises(InvalidInputError, match="NaN"):
-        import_flow(path=str(tmp_path / "bad.parquet"), table="bad", vector_column="emb",
-                    store=str(store.root))
+        import_flow(
+            path=str(tmp_path / "bad.parquet"),
+            table="bad",
+            vector_column="emb",
+            store=str(store.root),
+        )
     assert not store.latents("bad").exists()

@@ -10,15 +10,26 @@ from latentops.errors import CorruptArtifactError, NotFoundError
 from latentops.storage import DirectionLineage
 
 LINEAGE = DirectionLineage(
-    space="mu", latent_table="toy", latent_table_version=3, model="vae@2",
-    model_sha256="c" * 64, label_spec={"column": "shape", "op": "==", "value": 2}, run_id="r1",
+    space="mu",
+    latent_table="toy",
+    latent_table_version=3,
+    model="vae@2",
+    model_sha256="c" * 64,
+    label_spec={"column": "shape", "op": "==", "value": 2},
+    run_id="r1",
 )
 
 
 def _direction(seed=0, d=6):
     v = np.random.default_rng(seed).normal(size=d)
-    return Direction(v, "logistic", params={"C": 1.0}, metrics={"accuracy": 0.9}, label="shape==2",
-                     kind="classification")
+    return Direction(
+        v,
+        "logistic",
+        params={"C": 1.0},
+        metrics={"accuracy": 0.9},
+        label="shape==2",
+        kind="classification",
+    )
 
 
 def test_refit_creates_next_version_and_keeps_old(store):

@@ -16,8 +16,15 @@ from latentops.models import build_model
 
 def _register(store, seed=0, name="vae"):
     model = build_model("vae", latent_dim=4, beta=2.0, in_channels=1, image_size=32, seed=seed)
-    ref = store.models.register(name, model, dataset="dsprites", dataset_fingerprint="f" * 64,
-                                train={"epochs": 1}, metrics={"loss": 1.5}, run_id="r1")
+    ref = store.models.register(
+        name,
+        model,
+        dataset="dsprites",
+        dataset_fingerprint="f" * 64,
+        train={"epochs": 1},
+        metrics={"loss": 1.5},
+        run_id="r1",
+    )
     return model, ref
 
 
