@@ -1,0 +1,442 @@
+"""CLI commands for edits and their evaluation: edit, interpolate, traverse, evaluate, judges, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import typer
+
+from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card, show_table
+from latentops.errors import InvalidInputError
+
+judges_app = typer.Typer(
+    help="Evaluation models (judges) that score edits from pixels.", no_args_is_help=True
+)
+
+TableOpt = typer.Option(..., "--table", "-t", help="Latent table to edit (its model decodes).")
+WhereOpt = typer.Option(None, "--where", "-w", help='SQL filter over the table, e.g. "shape = 2".')
+SeedOpt = typer.Option(
+    0, "--seed", help="Seed of the item sample (and of random pairs / strengths)."
+)
+VersionOpt = typer.Option(None, "--table-version", help="Edit this table version (time travel).")
+NoImagesOpt = typer.Option(False, "--no-images", help="Store z_edit only, no PNG thumbnails.")
+BatchOpt = typer.Option(512, "--batch-size", help="Latents per decode batch.")
+# the issue's default grid, also the scorecard's
+STRENGTHS_HELP = "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7)."
+
+
+def parse_grid(text: str | None, name: str) -> list[float] | None:
+    """'-3,-1.5,0' or 'START:STOP:COUNT' (inclusive, evenly spaced) -> list of floats."""
+    if text is None:
+        return None
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            n = int(count)
+            if n < 1:
+                raise ValueError
+            return [float(v) for v in np.linspace(float(start), float(stop), n)]
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} {text!r} must be a comma list like -3,-1.5,0,1.5,3 or a range START:STOP:COUNT "
+            "like -3:3:7"
+        ) from None
+
+
+def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
+    out = []
+    for item in items:
+        a, found, b = item.partition(sep)
+        try:
+            out.append((int(a), int(b)))
+        except ValueError:
+            raise InvalidInputError(
+                f"{what} {item!r} must look like A{sep}B with integers, e.g. 3{sep}17"
+            ) from None
+        if not found:
+            raise InvalidInputError(f"{what} {item!r} must look like A{sep}B")
+    return out
+
+
+def _store(store: Path | None) -> str | None:
+    return str(store) if store else None
+
+
+def _done(summary: dict[str, Any]) -> None:
+    console.print(
+        f"[green]{summary['written']}[/green] new {summary['kind']} edits of "
+        f"{summary['table']} v{summary['table_version']} (already stored edits are skipped)\n"
+        f'query them: latentops sql "SELECT kind, count(*) FROM edits GROUP BY kind"'
+    )
+
+
+def edit(
+    table: str = TableOpt,
+    direction: list[str] = typer.Option(
+        [], "--direction", "-d", help="NAME or NAME@VERSION, repeatable."
+    ),
+    swap: list[str] = typer.Option(
+        [], "--swap", help="VQ models: replace code OLD by NEW, as OLD:NEW, repeatable."
+    ),
+    strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
+    where: str = WhereOpt,
+    sample: int = typer.Option(
+        None, "--sample", "-n", help="Edit a seeded random sample of N items."
+    ),
+    seed: int = SeedOpt,
+    table_version: int = VersionOpt,
+    no_images: bool = NoImagesOpt,
+    chunk_size: int = typer.Option(1024, "--chunk-size", help="Items per task (one commit each)."),
+    batch_size: int = BatchOpt,
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Edit items along directions (or swap VQ codes), decode, and write the edits table.
+
+    Examples:
+      latentops edit -t dsprites_vae_v1 -d pos_x-ridge@1 --where "shape = 2" --sample 64
+      latentops edit -t dsprites_vae_v1 -d scale-ridge --strengths -2:2:9
+      latentops edit -t dsprites_vqvae_v1 --swap 3:17 --sample 16
+    """
+    quiet_prefect()
+    from latentops.flows.edit import edit_flow, vq_edit_flow
+
+    if bool(direction) == bool(swap):
+        raise InvalidInputError(
+            "pass --direction (latent edits) or --swap (VQ code edits), not both or neither"
+        )
+    common = {
+        "where": where,
+        "sample": sample,
+        "seed": seed,
+        "store": _store(store),
+        "table_version": table_version,
+        "chunk_size": chunk_size,
+        "batch_size": batch_size,
+        "device": device,
+        "images": not no_images,
+    }
+    if swap:
+        summary = vq_edit_flow(table, _pairs(swap, "--swap", ":"), **common)
+    else:
+        summary = edit_flow(
+            table, direction, parse_grid(strengths, "--strengths"), progress=True, **common
+        )
+    _done(summary)
+
+
+def interpolate(
+    table: str = TableOpt,
+    pair: list[str] = typer.Option(
+        [], "--pair", "-p", help="Item ids A,B to interpolate between, repeatable."
+    ),
+    n_pairs: int = typer.Option(8, "--n-pairs", help="Without --pair: this many random pairs."),
+    steps: int = typer.Option(8, "--steps", help="Points per path, endpoints included."),
+    method: str = typer.Option("slerp", "--method", help="slerp or lerp."),
+    where: str = WhereOpt,
+    seed: int = SeedOpt,
+    table_version: int = VersionOpt,
+    no_images: bool = NoImagesOpt,
+    batch_size: int = BatchOpt,
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Interpolate between item pairs (lerp/slerp), decode, and write the edits table.
+
+    Examples:
+      latentops interpolate -t dsprites_vae_v1 --pair 10,20 --pair 30,40 --steps 10
+      latentops interpolate -t dsprites_vae_v1 --n-pairs 16 --method lerp --where "scale = 5"
+    """
+    quiet_prefect()
+    from latentops.flows.edit import interpolate_flow
+
+    summary = interpolate_flow(
+        table,
+        _pairs(pair, "--pair", ","),
+        n_pairs,
+        steps,
+        method,
+        where,
+        seed,
+        _store(store),
+        table_version,
+        batch_size=batch_size,
+        device=device,
+        images=not no_images,
+    )
+    _done(summary)
+
+
+def traverse(
+    table: str = TableOpt,
+    values: str = typer.Option(
+        None, "--values", help="Coordinate values, list or START:STOP:COUNT (default -2:2:5)."
+    ),
+    dims: str = typer.Option(None, "--dims", help="Comma list of latent dims (default: all)."),
+    where: str = WhereOpt,
+    sample: int = typer.Option(8, "--sample", "-n", help="Items to traverse."),
+    seed: int = SeedOpt,
+    table_version: int = VersionOpt,
+    no_images: bool = NoImagesOpt,
+    batch_size: int = BatchOpt,
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """The classic traversal grid: set each latent dim to each value, per item; decode; store.
+
+    Example: latentops traverse -t dsprites_vae_v1 --sample 4 --values -2:2:7
+    """
+    quiet_prefect()
+    from latentops.flows.edit import traverse_flow
+
+    dim_list = [int(j) for j in dims.split(",")] if dims else None
+    summary = traverse_flow(
+        table,
+        parse_grid(values, "--values"),
+        dim_list,
+        where,
+        sample,
+        seed,
+        _store(store),
+        table_version,
+        batch_size=batch_size,
+        device=device,
+        images=not no_images,
+    )
+    _done(summary)
+
+
+# Columns of the scorecard view, in reading order.
+CARD_COLUMNS = (
+    "target.mean",
+    "target.delta",
+    "off_target.max",
+    "preservation.pixel_mse",
+    "fidelity.frechet",
+    "locality",
+    "prior.median_percentile",
+)
+SUMMARY_METRICS = (
+    "strength.slope",
+    "strength.spearman",
+    "linearity.r2",
+    "smoothness.ppl",
+    "calibration.strength",
+)
+
+
+def show_scorecard(scores: pa.Table) -> None:
+    """One table per direction: strengths as rows, the main metrics as columns, then a summary."""
+    rows = scores.to_pylist()
+    for ref in sorted({r["direction"] for r in rows}):
+        mine = [r for r in rows if r["direction"] == ref]
+        grid = sorted({r["strength"] for r in mine if r["strength"] is not None})
+        cell = {(r["metric"], r["strength"]): r["value"] for r in mine}
+        table = pa.table(
+            {"strength": grid, **{m: [cell.get((m, s)) for s in grid] for m in CARD_COLUMNS}}
+        )
+        first = mine[0]
+        show_table(
+            table,
+            title=f"{ref} → {first['target']} (judge {first['judge']}, {first['n_items']} items)",
+        )
+        summary = ", ".join(
+            f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
+        )
+        console.print(f"  {summary}")
+
+
+def evaluate(
+    table: str = typer.Option(
+        None, "--table", "-t", help="Latent table whose directions to score."
+    ),
+    direction: list[str] = typer.Option(
+        [], "--direction", "-d", help="NAME or NAME@VERSION, repeatable."
+    ),
+    judge: str = typer.Option(
+        None, "--judge", "-j", help="Judge NAME or NAME@VERSION (latentops judges train)."
+    ),
+    strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
+    where: str = WhereOpt,
+    sample: int = typer.Option(512, "--sample", "-n", help="Items to score (seeded sample)."),
+    seed: int = SeedOpt,
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="Judged attribute, e.g. pos_x or shape==2 (default: the direction's label).",
+    ),
+    calibrate: float = typer.Option(
+        1.0, "--calibrate", help="Find the strength moving the target by this much."
+    ),
+    run: str = typer.Option(
+        None, "--run", help="Show the stored scorecard of this run id instead."
+    ),
+    table_version: int = VersionOpt,
+    batch_size: int = typer.Option(256, "--batch-size", help="Items per decode + judge batch."),
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Score edits with a judge: strength, preservation, fidelity, smoothness, linearity, prior.
+
+    Examples:
+      latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge@1 -j dsprites-judge@1
+      latentops evaluate -t dsprites_vae_v1 -d heart@2 -j dsprites-judge --target shape==2 --strengths -4:4:9
+      latentops evaluate --run 6f1c…   (show a stored scorecard)
+    """
+    quiet_prefect()
+    from latentops.storage import Store
+    from latentops.storage.scores import ScoresTable
+
+    if run is None:
+        from latentops.flows.evaluate import evaluate_flow
+
+        if not (table and direction and judge):
+            raise InvalidInputError(
+                "pass --table, --direction and --judge (or --run RUN_ID to show one)"
+            )
+        summary = evaluate_flow(
+            table,
+            direction,
+            judge,
+            parse_grid(strengths, "--strengths"),
+            where,
+            sample,
+            seed,
+            target,
+            calibrate,
+            _store(store),
+            table_version,
+            batch_size,
+            device=device,
+        )
+        run = summary["run_id"]
+        for ref, notes in summary["skipped"].items():
+            console.print(f"[yellow]{ref}: left out[/yellow] " + "; ".join(notes))
+    scores = ScoresTable(Store.open(store).table_uri("scores")).read(run_id=run, kind="edit")
+    if scores.num_rows == 0:
+        raise InvalidInputError(
+            f'no edit scores for run {run!r}; list runs with: latentops sql "SELECT DISTINCT run_id FROM scores"'
+        )
+    show_scorecard(scores)
+    console.print(f"[dim]run {run}: SELECT * FROM scores WHERE run_id = '{run}'[/dim]")
+
+
+def metrics(
+    table: str = TableOpt,
+    metric: list[str] = typer.Option(
+        [], "--metric", "-m", help="mig, sap, dci, beta_vae, factor_vae (default: all)."
+    ),
+    factor: list[str] = typer.Option(
+        [], "--factor", "-f", help="Factor columns (default: every integer column)."
+    ),
+    where: str = WhereOpt,
+    full: bool = typer.Option(
+        False, "--full", help="disentanglement_lib sample sizes (slow) instead of fast ones."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    table_version: int = VersionOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Disentanglement metrics of a latent table vs its factor columns, stored in scores.
+
+    Example: latentops metrics -t dsprites_vae_v1 -m mig -m dci --full
+    """
+    quiet_prefect()
+    from latentops.flows.evaluate import metrics_flow
+
+    out = metrics_flow(
+        table, metric or None, factor or None, where, not full, seed, _store(store), table_version
+    )
+    show_table(
+        pa.table({"metric": list(out["scores"]), "value": list(out["scores"].values())}),
+        title=f"{table}: {out['n_items']} items, factors {', '.join(out['factors'])}",
+    )
+    console.print(f"[dim]run {out['run_id']} (protocol in the scores table)[/dim]")
+
+
+@judges_app.command("train")
+def judges_train(
+    dataset: str = typer.Option("dsprites", "--dataset", "-d", help="dsprites or digits."),
+    name: str = typer.Option(None, "--name", help="Registry name (default DATASET-judge)."),
+    image_size: int = typer.Option(None, "--image-size", help="dSprites resolution (default 32)."),
+    n_items: int = typer.Option(
+        None, "--n-items", help="dSprites training subset (default 20000)."
+    ),
+    upsample: int = typer.Option(None, "--upsample", help="digits: upsampling factor."),
+    epochs: int = typer.Option(4, "--epochs"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    width: int = typer.Option(16, "--width", help="Channels of the first conv."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Train a judge (attribute predictor from pixels) and register it as NAME@next-version.
+
+    Match the resolution of the models it will judge (--image-size / --upsample).
+    Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 4
+    """
+    quiet_prefect()
+    from latentops.cli._pipeline import dataset_options
+    from latentops.flows.evaluate import JUDGE_DATA, train_judge_flow
+
+    opts = {
+        **JUDGE_DATA.get(dataset, {}),
+        **dataset_options(dataset, image_size, n_items, upsample),
+    }
+    with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
+        ref = train_judge_flow(
+            dataset, name, _store(store), opts, epochs, lr=lr, width=width, seed=seed, device=device
+        )
+    console.print(f"[green]registered[/green] {ref}")
+
+
+@judges_app.command("list")
+def judges_list(store: Path = StoreOpt) -> None:
+    """List judge versions with their held-out accuracy.
+
+    Example: latentops judges list
+    """
+    import json
+
+    from latentops.storage import Store
+    from latentops.storage.judges import JudgeRegistry
+
+    table = JudgeRegistry(Store.open(store).root).list()
+    acc = [
+        ", ".join(
+            f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
+        )
+        for m in table["metrics_json"].to_pylist()
+    ]
+    cols = table.select(["name", "version", "dataset", "n_params", "created_at"])
+    show_table(cols.append_column("held_out_accuracy", pa.array(acc, pa.string())), title="judges")
+
+
+@judges_app.command("show")
+def judges_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+) -> None:
+    """Show a judge card (dataset, architecture, training, held-out accuracy).
+
+    Example: latentops judges show dsprites-judge@1
+    """
+    from latentops.storage import Store
+    from latentops.storage.judges import JudgeRegistry
+
+    card = JudgeRegistry(Store.open(store).root).card(ref)
+    card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
+    show_card(card, card["ref"])
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands (and the ``judges`` group) to the root app."""
+    app.command()(edit)
+    app.command()(interpolate)
+    app.command()(traverse)
+    app.command()(evaluate)
+    app.command()(metrics)
+    app.add_typer(judges_app, name="judges")
