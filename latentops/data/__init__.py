@@ -5,6 +5,7 @@ from latentops.data.base import Batch, Dataset
 from latentops.data.digits import Digits
 from latentops.data.dsprites import DSprites
 from latentops.data.files import load_array_file
+from latentops.data.prefetch import prefetch
 from latentops.data.registry import get_dataset, list_datasets
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_array_file",
+    "prefetch",
 ]

@@ -8,6 +8,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from latentops.data import prefetch
 from latentops.models import encode_batches
 from latentops.storage import Lineage, Store
 from latentops.storage.latents import build_rows, latent_schema
@@ -50,7 +51,9 @@ def encode_chunk(
     net, card, dev = load_model(store, model, device)
     data = open_dataset(dataset, dataset_options)
     ids, zs, logvars, factors = [], [], [], {k: [] for k in data.factor_names}
-    for batch_ids, z, logvar in encode_batches(net, data.batches(batch_size, item_ids), dev):
+    for batch_ids, z, logvar in encode_batches(
+        net, prefetch(data.batches(batch_size, item_ids)), dev
+    ):
         ids.append(batch_ids)
         zs.append(z)
         if logvar is not None:

@@ -1,0 +1,35 @@
+"""prefetch: same items in the same order, errors surface, early exit stops the producer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from latentops.data import get_dataset, prefetch
+
+
+def test_prefetch_preserves_order_and_content():
+    data = get_dataset("dsprites", image_size=32, n_items=300)
+    plain = [b.item_id.tolist() for b in data.batches(64)]
+    ahead = [b.item_id.tolist() for b in prefetch(data.batches(64), depth=3)]
+    assert ahead == plain
+
+
+def test_producer_errors_reach_the_consumer():
+    def broken():
+        yield 1
+        raise OSError("disk went away")
+
+    it = prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(OSError, match="disk went away"):
+        next(it)
+
+
+def test_breaking_out_early_ends_the_thread():
+    before = threading.active_count()
+    for i in prefetch(iter(range(10_000)), depth=2):
+        if i == 3:
+            break
+    assert threading.active_count() == before
