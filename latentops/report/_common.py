@@ -1,0 +1,76 @@
+"""Helpers shared by the report sections: headline metrics, images per item, short ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from latentops.models import Autoencoder
+from latentops.report.html import Note, Tiles
+from latentops.report.images import decode, tile_png
+
+# The held-out number a direction is judged by, in order of preference (same as the CLI).
+HEADLINE = (
+    ("auc", "AUC"),
+    ("accuracy", "accuracy"),
+    ("r2", "R²"),
+    ("heldout_variance_ratio", "held-out var"),
+    ("explained_variance_ratio", "explained var"),
+    ("eigenvalue_share", "eigenvalue share"),
+)
+
+
+def headline(metrics: Mapping[str, Any]) -> tuple[str, float | None]:
+    """(label, value) of a direction's held-out score; ("—", None) when it has none."""
+    for key, label in HEADLINE:
+        if key in metrics and metrics[key] is not None:
+            return label, float(metrics[key])
+    return "—", None
+
+
+def short(text: str | None, n: int = 12) -> str:
+    """First ``n`` characters of a hash or run id, with an ellipsis."""
+    if not text:
+        return "—"
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def no_decoder(model: Autoencoder | None, card: Mapping[str, Any]) -> Note | None:
+    """A note when the model cannot draw images (imported embeddings), else None."""
+    if model is not None and model.has_decoder:
+        return None
+    return Note(
+        f"{card['ref']} ({card['arch']}) has no decoder: imported embeddings have no images."
+    )
+
+
+def item_images(
+    model: Autoencoder,
+    ids: Sequence[int],
+    z: Mapping[int, np.ndarray],
+    originals: Mapping[int, np.ndarray] | None,
+) -> tuple[list[np.ndarray], str]:
+    """Dataset images of ``ids`` when available, else reconstructions from their stored z."""
+    if originals is not None and all(int(i) in originals for i in ids):
+        return [originals[int(i)] for i in ids], "dataset images"
+    decoded = decode(model, np.stack([z[int(i)] for i in ids]))  # (N, C, H, W)
+    return list(decoded), "reconstructions decoded from the stored latents"
+
+
+def tiles(
+    images: Sequence[Sequence[np.ndarray | bytes | None]], caption: str = "", **labels: Any
+) -> Tiles:
+    """A Tiles block from arrays (C, H, W) or stored PNG bytes; labels as Tiles fields."""
+    cells = tuple(
+        tuple(None if x is None else x if isinstance(x, bytes) else tile_png(x) for x in row)
+        for row in images
+    )
+    fields = {
+        k: tuple(tuple(v) if isinstance(v, list) else v for v in vals)
+        if k == "cell_labels"
+        else (tuple(vals) if isinstance(vals, list | tuple) else vals)
+        for k, vals in labels.items()
+    }
+    return Tiles(cells, caption=caption, **fields)

@@ -1,0 +1,291 @@
+"""Report sections on directions: edit strips, dose-response, scorecards, entanglement, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from latentops.models import Autoencoder
+from latentops.report import figures
+from latentops.report._common import headline, short, tiles
+from latentops.report.html import NOT_COMPUTED, Block, Figure, Group, Note, Section, Table, fmt
+from latentops.report.images import direction_images
+from latentops.report.options import ReportOptions
+from latentops.report.queries import ReportData
+
+TARGET = "target.delta"
+OFF = "off_target."
+
+
+def catalog_table(data: ReportData) -> Table:
+    """One row per direction: method, label, held-out score, what it was fitted on."""
+    rows = []
+    for d in data.directions:
+        label, value = headline(d["metrics"])
+        rows.append(
+            (
+                d["ref"],
+                d["method"],
+                d["label"] or "—",
+                label,
+                value,
+                f"{d['latent_table']}@{d['latent_table_version']}",
+            )
+        )
+    return Table(
+        ("direction", "method", "label", "held-out metric", "value", "fitted on"),
+        tuple(rows),
+        caption="direction catalog (latest version per name)",
+        key="directions",
+    )
+
+
+def _stored_strip(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[list[list[bytes | None]], list[str], list[str]]:
+    """Edits-table thumbnails -> grid (items x strengths) of PNG bytes, row and column labels."""
+    items = sorted({int(r["item_id"]) for r in rows})
+    strengths = sorted({float(r["strength"]) for r in rows})
+    cells = {(int(r["item_id"]), float(r["strength"])): r["png"] for r in rows}
+    grid = [[cells.get((i, s)) for s in strengths] for i in items]
+    return grid, [f"item {i}" for i in items], [fmt(s) for s in strengths]
+
+
+def _strip(
+    data: ReportData, d: Mapping[str, Any], model: Autoencoder | None, opts: ReportOptions
+) -> Block:
+    stored = data.edit_strips.get(d["ref"])
+    if stored:
+        grid, rows, cols = _stored_strip(stored)
+        caption = "thumbnails stored in the edits table; columns are edit strengths"
+    elif model is not None and model.has_decoder and len(data.sample_ids):
+        z = data.sample_z[: opts.n_items]
+        imgs = direction_images(model, z, d["vector"], opts.strengths)  # (N, S, C, H, W)
+        grid = [list(r) for r in imgs]
+        rows = [f"item {i}" for i in data.sample_ids[: opts.n_items]]
+        cols = [fmt(s) for s in opts.strengths]
+        caption = (
+            "decoded for this report from stored latents (no stored edits yet); columns: strengths"
+        )
+    else:
+        return Note("no images: the model has no decoder or the table no rows", "missing")
+    return tiles(
+        grid, caption, row_labels=rows, col_labels=cols, alt=f"edit of {d['ref']}", size=44
+    )
+
+
+def _curves(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for r in rows:
+        m = r["metric"]
+        if r["strength"] is None or not (m == TARGET or (m.startswith(OFF) and m != OFF + "max")):
+            continue
+        s, v = curves.setdefault(m, ([], []))
+        s.append(float(r["strength"]))
+        v.append(float(r["value"]))
+    return curves
+
+
+def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
+    """Dose-response plot, per-strength and summary tables of one direction's latest run."""
+    first = rows[0]
+    target = first["target"] or "target"
+    curves = _curves(rows)
+    blocks: list[Block] = []
+    if TARGET in curves:
+        named = {(f"{TARGET} ({target})" if k == TARGET else k): v for k, v in curves.items()}
+        png = figures.dose_response(named, f"{TARGET} ({target})", title=f"dose-response of {ref}")
+        blocks.append(
+            Figure(
+                png,
+                f"dose-response {ref}",
+                "target (bold) and off-target attributes judged on decoded edits vs strength",
+            )
+        )
+    per = [
+        r
+        for r in rows
+        if r["strength"] is not None
+        and not (r["metric"].startswith(OFF) and r["metric"] != OFF + "max")
+    ]
+    strengths = sorted({float(r["strength"]) for r in per})
+    table: dict[str, dict[float, float]] = {}
+    for r in per:
+        table.setdefault(r["metric"], {})[float(r["strength"])] = r["value"]
+    blocks.append(
+        Table(
+            ("metric", *[fmt(s) for s in strengths]),
+            tuple((m, *[v.get(s) for s in strengths]) for m, v in sorted(table.items())),
+            caption="scorecard per strength",
+            key=f"scorecard-{ref}",
+        )
+    )
+    summary = tuple(
+        (r["metric"], r["value"], r["estimator"]) for r in rows if r["strength"] is None
+    )
+    if summary:
+        blocks.append(
+            Table(
+                ("metric", "value", "estimator"), summary, caption="summary", key=f"summary-{ref}"
+            )
+        )
+    blocks.append(
+        Note(
+            f"judge {first['judge']}, target {target}, {first['n_items']} items, seed "
+            f"{first['seed']}, run {short(first['run_id'])}"
+        )
+    )
+    return blocks
+
+
+def directions_section(data: ReportData, model: Autoencoder | None, opts: ReportOptions) -> Section:
+    """The catalog table, then per direction: an edit strip, its dose-response and scorecard."""
+    title = "Directions"
+    if not data.directions:
+        return Section(
+            "directions",
+            title,
+            (
+                Note(
+                    f"no directions fitted in the space of {data.model['ref']} yet: {NOT_COMPUTED} "
+                    "(run `latentops directions fit-all`)",
+                    "missing",
+                ),
+            ),
+        )
+    blocks: list[Block] = [catalog_table(data)]
+    for d in data.directions:
+        inner: list[Block] = [_strip(data, d, model, opts)]
+        scored = (data.edit_scores or {}).get(d["ref"])
+        if scored:
+            inner += _scorecard(d["ref"], scored)
+        else:
+            inner.append(
+                Note(
+                    f"dose-response and scorecard: {NOT_COMPUTED} (run `latentops evaluate`)",
+                    "missing",
+                )
+            )
+        label, value = headline(d["metrics"])
+        head = f"{d['ref']} · {d['method']}" + (f" · {d['label']}" if d["label"] else "")
+        blocks.append(Group(f"{head} · {label} {fmt(value)}", tuple(inner), key=d["ref"]))
+    return Section("directions", title, tuple(blocks))
+
+
+def off_target_matrix(data: ReportData) -> tuple[np.ndarray, list[str], list[str], float] | None:
+    """Directions x attributes: off-target change at each direction's largest strength."""
+    scored = {ref: rows for ref, rows in (data.edit_scores or {}).items() if rows}
+    if not scored:
+        return None
+    attrs = sorted(
+        {
+            r["metric"][len(OFF) :]
+            for rows in scored.values()
+            for r in rows
+            if r["metric"].startswith(OFF) and r["metric"] != OFF + "max"
+        }
+    )
+    refs = [d["ref"] for d in data.directions if d["ref"] in scored]
+    if not attrs or not refs:
+        return None
+    m = np.full((len(refs), len(attrs)), np.nan)
+    top = max(
+        float(r["strength"]) for rows in scored.values() for r in rows if r["strength"] is not None
+    )
+    for i, ref in enumerate(refs):
+        s_max = max(float(r["strength"]) for r in scored[ref] if r["strength"] is not None)
+        for r in scored[ref]:
+            if (
+                r["strength"] is not None
+                and float(r["strength"]) == s_max
+                and r["metric"].startswith(OFF)
+            ):
+                name = r["metric"][len(OFF) :]
+                if name in attrs:
+                    m[i, attrs.index(name)] = r["value"]
+    return m, refs, attrs, top
+
+
+def entanglement_section(data: ReportData) -> Section:
+    """Cosine similarity between directions and, with scores, the off-target matrix."""
+    title = "Direction entanglement"
+    if data.cosine is None:
+        return Section("entanglement", title, (Note(f"no directions: {NOT_COMPUTED}", "missing"),))
+    refs = [d["ref"] for d in data.directions]
+    blocks: list[Block] = [
+        Figure(
+            figures.heatmap(
+                data.cosine,
+                refs,
+                refs,
+                title="cosine between direction vectors",
+                cbar_label="cosine",
+                vmin=-1.0,
+                vmax=1.0,
+                cmap="RdBu_r",
+            ),
+            "cosine matrix",
+            "list_cosine_similarity over the direction_vectors view",
+        )
+    ]
+    off = off_target_matrix(data)
+    if off is None:
+        blocks.append(
+            Note(
+                f"off-target matrix: {NOT_COMPUTED} (needs scorecards: `latentops evaluate`)",
+                "missing",
+            )
+        )
+    else:
+        m, rows, attrs, top = off
+        blocks.append(
+            Figure(
+                figures.heatmap(
+                    m,
+                    rows,
+                    attrs,
+                    title="off-target change at the largest strength",
+                    cbar_label="mean |Δ judged class|",
+                ),
+                "off-target matrix",
+                f"off_target.<attribute> at each direction's largest strength (≤ {fmt(top)}); "
+                "blank: the direction's own target",
+            )
+        )
+    return Section("entanglement", title, tuple(blocks))
+
+
+def disentanglement_section(data: ReportData) -> Section:
+    """Latest stored value of each disentanglement metric of the table, with its protocol."""
+    title = "Disentanglement metrics"
+    if not data.disentanglement:
+        return Section(
+            "disentanglement",
+            title,
+            (
+                Note(
+                    f"disentanglement metrics: {NOT_COMPUTED} (run `latentops metrics`)", "missing"
+                ),
+            ),
+        )
+    rows = tuple(
+        (
+            r["metric"],
+            r["value"],
+            r["estimator"],
+            r["seed"],
+            r["n_items"],
+            r["table_version"],
+            short(r["protocol_id"], 8),
+            short(r["run_id"]),
+        )
+        for r in data.disentanglement
+    )
+    cols = ("metric", "value", "estimator", "seed", "items", "table version", "protocol", "run")
+    return Section(
+        "disentanglement",
+        title,
+        (Table(cols, rows, caption="scores table, kind disentanglement", key="disentanglement"),),
+    )
