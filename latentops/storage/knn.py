@@ -267,6 +267,8 @@ def search(
     self_pos = None
     if item_id is not None:
         ids = np.atleast_1d(np.asarray(item_id, dtype=np.int64))
+        if ids.size == 0:
+            raise InvalidInputError("item_id is empty; pass one id or a list of ids")
         self_pos = snap.positions(ids)  # (Q,)
         q, query_ids, fetch = snap.z[self_pos], ids.tolist(), k + 1
     else:
@@ -276,7 +278,7 @@ def search(
     if index is None:
         pos, dist = exact_search(snap, q, fetch, metric, rows)
     else:
-        from latentops.storage import ann
+        from latentops.storage import ann  # here, not on top: ann imports this module
 
         pos, dist = ann.search(store.root, snap, q, fetch, metric, index, rows)
     if self_pos is not None:  # drop each item from its own neighbour list

@@ -4,7 +4,7 @@ Macros (created on every connection, see ``MACROS``): distances and kNN by cosin
 inner product, direction vectors, projection and edits, N(0, I) prior measures, reports.
 Direction lookups are scalar subqueries on the ``direction_vectors`` view: with a constant
 reference DuckDB runs the subquery once per query (not per row), so ``project(z, 'smile@3')``
-costs one dot product per row, as fast as passing the vector yourself.
+costs one dot product per row, nearly as fast as passing the vector yourself.
 """
 
 from __future__ import annotations

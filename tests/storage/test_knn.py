@@ -142,6 +142,7 @@ def test_bad_filters_are_refused(big, where, match):
         ({"vector": np.ones(8), "metric": "manhattan"}, InvalidInputError, "manhattan"),
         ({"vector": np.ones(8), "item_id": 1}, InvalidInputError, "exactly one"),
         ({}, InvalidInputError, "exactly one"),
+        ({"item_id": []}, InvalidInputError, "item_id is empty"),
         ({"item_id": 2}, NotFoundError, r"item_id \[2\] not in latent table 'toy'"),
         ({"vector": np.ones(8), "index": "ivf", "metric": "ip"}, NotFoundError, "no ivf index"),
     ],
