@@ -87,6 +87,32 @@ def png_bytes(image: np.ndarray) -> bytes:
     )
 
 
+def png_array(data: bytes) -> np.ndarray:
+    """Decode a thumbnail written by ``png_bytes`` back to (C, H, W) float32 in [0, 1]."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise InvalidInputError("not PNG bytes; pass a value of the edits table's png column")
+    pos, idat, header = 8, b"", None
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if tag == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif tag == b"IDAT":
+            idat += body
+        pos += 12 + length
+    if header is None or header[2] != 8 or header[3] not in (0, 2) or header[6] != 0:
+        raise InvalidInputError(
+            "only 8-bit grey/RGB PNGs without interlace (png_bytes output) are read"
+        )
+    w, h, c = header[0], header[1], 1 if header[3] == 0 else 3
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * c)
+    if (raw[:, 0] != 0).any():
+        raise InvalidInputError(
+            "PNG rows use a filter other than 0; it was not written by png_bytes"
+        )
+    return raw[:, 1:].reshape(h, w, c).transpose(2, 0, 1).astype(np.float32) / 255.0
+
+
 def _edit_ids(columns: dict[str, list[Any]], sha: str, table: str) -> list[str]:
     """Deterministic ids: the same edit of the same latent always gets the same id."""
     keys = ("kind", "item_id", "partner_id", "direction", "dim", "strength", "params_json")

@@ -234,13 +234,13 @@ class Scorecard:
         else:
             skipped.append("smoothness.ppl: no items or a strength grid narrower than eps")
         if calibrate is not None:
+            s_grid, r_grid = grid, resp
+            if self.base is None:  # measure from the decoded unedited latents, not a guess
+                s_grid = np.append(grid, 0.0)
+                r_grid = np.vstack([resp, np.concatenate(self.resp_base)[None]])
             try:
-                put(
-                    "calibration.strength",
-                    None,
-                    calibrate_strength(grid, resp, calibrate),
-                    target_delta=calibrate,
-                )
+                s_cal = calibrate_strength(s_grid, r_grid, calibrate)
+                put("calibration.strength", None, s_cal, target_delta=calibrate)
             except InvalidInputError as exc:  # the grid cannot reach the requested change
                 skipped.append(f"calibration.strength: {exc}")
         return out, skipped

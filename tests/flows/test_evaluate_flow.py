@@ -1,0 +1,259 @@
+"""Judges, edit scorecards and disentanglement metrics on a trained β-VAE (dSprites, 32 px)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from latentops.cli import main
+from latentops.errors import InvalidInputError
+from latentops.evaluation import AttributePredictor, PredictorConfig, mig, sap
+from latentops.flows.directions import fit_directions_flow
+from latentops.flows.encode import encode_flow
+from latentops.flows.evaluate import evaluate_flow, metrics_flow, train_judge_flow
+from latentops.flows.train import train_flow
+from latentops.latent import apply_direction, log_prior
+from latentops.storage import Store
+from latentops.storage.judges import JudgeRegistry
+from latentops.storage.latents import z_matrix
+from latentops.storage.scores import ScoresTable
+
+# Big enough for a β-VAE that does not collapse and a judge that sees position well, small
+# enough to train in well under a minute on 2 CPU cores (deterministic on CPU).
+DATA = {"image_size": 32, "n_items": 4000}
+GRID = [-3.0, -1.5, 0.0, 1.5, 3.0]
+
+
+@pytest.fixture(scope="module")
+def judged(prefect_harness, tmp_path_factory):
+    """bvae@1 (β=2, d=6) encoded into table bv, three directions, judge@1, one posX scorecard."""
+    root = str(tmp_path_factory.mktemp("judged") / "store")
+    model = train_flow(
+        dataset="dsprites",
+        arch="vae",
+        name="bvae",
+        store=root,
+        dataset_options=DATA,
+        model_params={"latent_dim": 6, "beta": 2.0},
+        epochs=8,
+        batch_size=32,
+        lr=1e-3,
+        seed=0,
+    )
+    encode_flow(dataset="dsprites", model=model, table="bv", store=root, dataset_options=DATA)
+    specs = [
+        {"name": "posx", "method": "ridge", "label": "pos_x"},
+        {"name": "heart", "method": "logistic", "label": "shape==2"},
+        {"name": "pc", "method": "pca", "params": {"n_components": 1}},
+    ]
+    fit_directions_flow("bv", specs, store=root)
+    judge = train_judge_flow("dsprites", name="judge", store=root, dataset_options=DATA, epochs=6)
+    run = evaluate_flow("bv", ["posx"], judge, sample=256, seed=0, store=root)
+    return Store.open(root), run
+
+
+def _scores(store, run_id):
+    rows = ScoresTable(store.table_uri("scores")).read(run_id=run_id).to_pylist()
+    return {(r["direction"], r["metric"], r["strength"]): r for r in rows}
+
+
+def test_posx_direction_moves_judged_posx_monotonically_and_keeps_shape(judged):
+    store, run = judged
+    card = _scores(store, run["run_id"])
+    value = {(m, s): r["value"] for (_, m, s), r in card.items()}
+    target = [value[("target.mean", s)] for s in GRID]
+    shape = [value[("off_target.shape", s)] for s in GRID]
+    print(f"\nposX scorecard (judge {run['judge']}, {run['n_items']} items):")
+    for s, t, sh in zip(GRID, target, shape, strict=True):
+        print(f"  strength {s:+.1f}: predicted pos_x {t:6.2f}  |Δshape| {sh:.3f}")
+    summary = (
+        "strength.spearman",
+        "strength.slope",
+        "linearity.r2",
+        "smoothness.ppl",
+        "calibration.strength",
+    )
+    print("  " + ", ".join(f"{m} {value[(m, None)]:.4g}" for m in summary))
+    judge = JudgeRegistry(store.root).card(run["judge"])
+    print(f"  judge held-out accuracy: {judge['metrics']['held_out_accuracy']}")
+    assert value[("strength.spearman", None)] >= 0.9
+    assert all(b > a for a, b in zip(target, target[1:], strict=False))  # strictly monotone
+    assert target[-1] - target[0] > 5  # moves pos_x by more than 5 of its 32 positions
+    # shape (classes 0..2) barely moves while pos_x travels across the image
+    assert max(shape) < 0.25 and max(shape) < 0.05 * (target[-1] - target[0])
+    assert value[("linearity.r2", None)] > 0.8
+
+
+def test_scorecard_rows_carry_their_protocol(judged):
+    store, run = judged
+    card = _scores(store, run["run_id"])
+    judge = JudgeRegistry(store.root).card("judge@1")
+    metrics = {m for (_, m, _) in card}
+    expected = {
+        "target.mean",
+        "target.delta",
+        "off_target.shape",
+        "off_target.pos_y",
+        "off_target.max",
+        "preservation.pixel_mse",
+        "preservation.latent_off_axis",
+        "locality",
+        "fidelity.frechet",
+        "fidelity.recon_mse",
+        "prior.median_percentile",
+        "strength.spearman",
+        "linearity.r2",
+        "smoothness.ppl",
+        "calibration.strength",
+    }
+    assert expected <= metrics and "off_target.pos_x" not in metrics  # pos_x is the target
+    for row in card.values():
+        assert row["judge"] == "judge@1" and row["judge_sha256"] == judge["sha256"]
+        assert row["strength_grid"] == GRID and row["n_items"] == 256 and row["seed"] == 0
+        assert row["estimator"] and row["code_version"] and row["model"] == "bvae@1"
+        params = json.loads(row["params_json"])
+        assert params["target"] == "pos_x" and params["selection"]["sample"] == 256
+    ppl = card[("posx@1", "smoothness.ppl", None)]
+    assert json.loads(ppl["params_json"])["eps"] == 0.01
+    # the same metric computed differently (another eps) gets another protocol id
+    again = evaluate_flow("bv", ["posx"], "judge", sample=256, ppl_eps=0.05, store=str(store.root))
+    other = _scores(store, again["run_id"])[("posx@1", "smoothness.ppl", None)]
+    assert other["protocol_id"] != ppl["protocol_id"]
+    same = _scores(store, again["run_id"])[("posx@1", "target.mean", 3.0)]
+    assert same["protocol_id"] == card[("posx@1", "target.mean", 3.0)]["protocol_id"]
+    assert same["value"] == pytest.approx(card[("posx@1", "target.mean", 3.0)]["value"], abs=1e-5)
+
+
+def test_scores_match_an_independent_computation(judged):
+    store, _ = judged
+    run = evaluate_flow(
+        "bv",
+        ["posx"],
+        "judge@1",
+        strengths=[-2.0, 1.0, 2.0],
+        where="pos_y = 3",
+        sample=None,
+        store=str(store.root),
+    )
+    card = {(m, s): r["value"] for (_, m, s), r in _scores(store, run["run_id"]).items()}
+    snap = store.latent_table("bv").read()
+    rows = snap.filter(pa.array(snap["pos_y"].to_numpy() == 3))
+    assert run["n_items"] == rows.num_rows
+    z = torch.tensor(z_matrix(rows))
+    model, _ = store.models.load("bvae@1")
+    judge, _ = JudgeRegistry(store.root).load("judge@1")
+    v, _, _ = store.directions.get("posx@1")
+    from latentops.data import get_dataset
+
+    x = next(get_dataset("dsprites", **DATA).batches(10_000, rows["item_id"].to_numpy())).x
+    with torch.inference_mode():
+        base = model.decode(z)
+        assert card[("fidelity.recon_mse", 0.0)] == pytest.approx(
+            float((base - x).square().mean()), rel=1e-4
+        )
+        for s in (-2.0, 1.0, 2.0):
+            ze = apply_direction(z, torch.from_numpy(v.vector.copy()), s)
+            xe = model.decode(ze)
+            pred = judge.predict(xe)
+            assert card[("target.mean", s)] == pytest.approx(float(pred["pos_x"].mean()), abs=1e-4)
+            change = float((pred["shape"] - judge.predict(base)["shape"]).abs().mean())
+            assert card[("off_target.shape", s)] == pytest.approx(change, abs=1e-4)
+            assert card[("preservation.pixel_mse", s)] == pytest.approx(
+                float((xe - base).square().mean()), rel=1e-3
+            )
+            assert card[("prior.log_p_mean", s)] == pytest.approx(
+                float(log_prior(ze).mean()), rel=1e-5
+            )
+    # no strength 0 in the grid: the scorecard decoded the unedited latents as its baseline
+    assert ("target.mean", 0.0) not in card and ("fidelity.recon_mse", 0.0) in card
+    # calibration: on a monotone response the strength lands exactly where the change is +1
+    s_cal = card[("calibration.strength", None)]
+    deltas = [card[("target.delta", s)] for s in (-2.0, 1.0, 2.0)]
+    assert 0 < s_cal < 2 and math.isfinite(s_cal)
+    assert np.interp(
+        s_cal, [-2.0, 0.0, 1.0, 2.0], [deltas[0], 0.0, deltas[1], deltas[2]]
+    ) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_judge_targets_follow_the_directions_label(judged):
+    store, _ = judged
+    root = str(store.root)
+    run = evaluate_flow("bv", ["heart"], "judge", sample=64, store=root)
+    card = {(m, s): r["value"] for (_, m, s), r in _scores(store, run["run_id"]).items()}
+    assert run["targets"] == {"heart@1": "shape==2"}
+    assert all(0.0 <= card[("target.mean", s)] <= 1.0 for s in GRID)  # P(shape == 2)
+    with pytest.raises(InvalidInputError, match="--target"):
+        evaluate_flow("bv", ["pc-pca0"], "judge", sample=16, store=root)
+    run = evaluate_flow("bv", ["pc-pca0"], "judge", sample=16, target="scale>=3", store=root)
+    assert run["targets"] == {"pc-pca0@1": "scale>=3"}
+
+
+def test_bad_evaluations_write_nothing(judged):
+    store, _ = judged
+    root = str(store.root)
+    scores = ScoresTable(store.table_uri("scores"))
+    before = scores.read().num_rows
+    digits = AttributePredictor(
+        PredictorConfig(in_channels=1, image_size=8, factor_sizes={"digit": 10})
+    )
+    JudgeRegistry(store.root).register(
+        "digits-judge",
+        digits,
+        dataset="digits",
+        dataset_fingerprint="x",
+        dataset_options={},
+        train={},
+        metrics={},
+    )
+    with pytest.raises(InvalidInputError, match=r"digits.*train a judge"):
+        evaluate_flow("bv", ["posx"], "digits-judge", sample=8, store=root)
+    with pytest.raises(InvalidInputError, match="at least 2 distinct"):
+        evaluate_flow("bv", ["posx"], "judge", strengths=[1.0], store=root)
+    with pytest.raises(InvalidInputError, match="cannot see"):
+        evaluate_flow("bv", ["posx"], "judge", sample=8, target="colour", store=root)
+    with pytest.raises(InvalidInputError, match="'shape'"):  # one value left: no entropy
+        metrics_flow("bv", ["mig"], factors=["shape", "scale"], where="shape = 0", store=root)
+    with pytest.raises(InvalidInputError, match="split"):
+        metrics_flow("bv", ["mig"], factors=["split"], store=root)
+    assert scores.read().num_rows == before
+
+
+def test_metrics_flow_stores_the_reference_functions_results(judged):
+    store, _ = judged
+    out = metrics_flow("bv", ["mig", "sap"], fast=True, seed=0, store=str(store.root))
+    snap = store.latent_table("bv").read()
+    names = ["shape", "scale", "orientation", "pos_x", "pos_y"]
+    y = np.stack([snap[c].to_numpy() for c in names], axis=1)
+    z = z_matrix(snap)
+    want = {
+        **mig(z, y, fast=True, seed=0, factor_names=names),
+        **sap(z, y, fast=True, seed=0, factor_names=names),
+    }
+    assert out["factors"] == names
+    for metric, value in out["scores"].items():
+        assert value == pytest.approx(want[metric], abs=1e-12), metric
+    rows = {
+        r["metric"]: r
+        for r in ScoresTable(store.table_uri("scores")).read(run_id=out["run_id"]).to_pylist()
+    }
+    assert rows["mig"]["estimator"] == "histogram-discretized" and rows["mig"]["direction"] is None
+    assert json.loads(rows["mig"]["params_json"])["mig.n_bins"] == 20
+    print(
+        f"\nbvae@1 disentanglement (fast): MIG {out['scores']['mig']:.3f}, SAP {out['scores']['sap']:.3f}"
+    )
+
+
+def test_cli_shows_a_stored_scorecard_and_lists_judges(judged, capsys):
+    store, run = judged
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--run", run["run_id"], "--store", str(store.root)])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "posx@1" in out and "strength.spearman" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["judges", "list", "--store", str(store.root)])
+    assert exc.value.code == 0 and "judge" in capsys.readouterr().out
