@@ -227,15 +227,18 @@ def _result(
     """One row per hit: query, rank, item_id, distance, then split and factor columns."""
     n_q, k = pos.shape
     flat = pos.reshape(-1)
-    meta = ["split", *factor_columns(snap.rows.schema)]
+    if "meta" not in snap._derived:  # one chunk, so take() is O(k) and not O(chunks)
+        meta_cols = ["split", *factor_columns(snap.rows.schema)]
+        snap._derived["meta"] = snap.rows.select(meta_cols).combine_chunks()
+    meta = snap._derived["meta"]
     out = {
         "query": pa.array(np.repeat(np.asarray(query_ids), k)),
         "rank": pa.array(np.tile(np.arange(1, k + 1), n_q)),
         "item_id": pa.array(snap.ids[flat]),
         "distance": pa.array(dist.reshape(-1)),
     }
-    taken = snap.rows.select(meta).take(pa.array(flat))
-    out.update({c: taken[c] for c in meta})
+    taken = meta.take(pa.array(flat))
+    out.update({c: taken[c] for c in meta.column_names})
     return pa.table(out)
 
 
