@@ -4,6 +4,7 @@ queries: the store queries (ReportData). images: decodes with a loaded model. fi
 matplotlib (Agg) PNGs. html: page assembly. render: sections in page order.
 """
 
+from latentops.report.data import ReportData
 from latentops.report.html import (
     NOT_COMPUTED,
     Figure,
@@ -15,7 +16,7 @@ from latentops.report.html import (
     render_page,
 )
 from latentops.report.options import ReportOptions
-from latentops.report.queries import ReportData, gather
+from latentops.report.queries import gather
 from latentops.report.render import SECTION_IDS, render_report, report_sections
 
 __all__ = [

@@ -10,10 +10,10 @@ import numpy as np
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import headline, short, tiles
+from latentops.report.data import ReportData
 from latentops.report.html import NOT_COMPUTED, Block, Figure, Group, Note, Section, Table, fmt
 from latentops.report.images import direction_images
 from latentops.report.options import ReportOptions
-from latentops.report.queries import ReportData
 
 TARGET = "target.delta"
 OFF = "off_target."
@@ -270,22 +270,31 @@ def disentanglement_section(data: ReportData) -> Section:
                 ),
             ),
         )
-    rows = tuple(
-        (
-            r["metric"],
-            r["value"],
-            r["estimator"],
-            r["seed"],
-            r["n_items"],
-            r["table_version"],
-            short(r["protocol_id"], 8),
-            short(r["run_id"]),
-        )
-        for r in data.disentanglement
+    # protocol_id hashes the metric name too; group rows by how they were computed instead
+    setups: dict[tuple, str] = {}
+    rows = []
+    for r in data.disentanglement:
+        setup = (r["estimator"], r["seed"], r["n_items"], r["table_version"], r["run_id"])
+        label = setups.setdefault(setup, f"P{len(setups) + 1}")
+        rows.append((r["metric"], r["value"], label, short(r["protocol_id"], 10)))
+    protocols = tuple(
+        (label, est, seed, n, v, short(run)) for (est, seed, n, v, run), label in setups.items()
     )
-    cols = ("metric", "value", "estimator", "seed", "items", "table version", "protocol", "run")
     return Section(
         "disentanglement",
         title,
-        (Table(cols, rows, caption="scores table, kind disentanglement", key="disentanglement"),),
+        (
+            Table(
+                ("metric", "value", "setup", "protocol id"),
+                tuple(rows),
+                caption="scores table, kind disentanglement (latest per metric)",
+                key="disentanglement",
+            ),
+            Table(
+                ("setup", "estimator", "seed", "items", "table version", "run"),
+                protocols,
+                caption="how they were computed",
+                key="disentanglement-setups",
+            ),
+        ),
     )

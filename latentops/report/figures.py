@@ -124,7 +124,7 @@ def heatmap(
             f"{len(col_labels)} column labels"
         )
     longest = max((len(s) for s in col_labels), default=4)
-    fig = MplFigure(figsize=(1.9 + 0.55 * m.shape[1], 0.9 + 0.42 * m.shape[0] + 0.055 * longest))
+    fig = MplFigure(figsize=(1.9 + 0.47 * m.shape[1], 0.9 + 0.36 * m.shape[0] + 0.055 * longest))
     ax = fig.subplots()
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(m.shape[1]), col_labels, rotation=40, ha="right", fontsize=FONT)

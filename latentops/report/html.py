@@ -172,20 +172,31 @@ def _tiles(t: Tiles) -> str:
     )
 
 
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _table(tab: Table) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in tab.columns)
-    body = []
     for row in tab.rows:
         if len(row) != len(tab.columns):
             raise InvalidInputError(
                 f"table {tab.key or tab.caption!r} row has {len(row)} cells for "
                 f"{len(tab.columns)} columns; build rows with one value per column"
             )
+    # a column of numbers (blanks allowed) is right-aligned, header included
+    numeric = [
+        any(_is_num(r[c]) for r in tab.rows)
+        and all(r[c] is None or _is_num(r[c]) for r in tab.rows)
+        for c in range(len(tab.columns))
+    ]
+    head = "".join(
+        f'<th class="{"num" if num else "txt"}">{_esc(c)}</th>'
+        for c, num in zip(tab.columns, numeric, strict=True)
+    )
+    body = []
+    for row in tab.rows:
         cells = "".join(
-            f'<td class="num">{_esc(fmt(v))}</td>'
-            if isinstance(v, int | float) and not isinstance(v, bool)
-            else f"<td>{_esc(fmt(v))}</td>"
-            for v in row
+            f'<td class="{"num" if _is_num(v) else "txt"}">{_esc(fmt(v))}</td>' for v in row
         )
         body.append(f"<tr>{cells}</tr>")
     caption = f"<caption>{_esc(tab.caption)}</caption>" if tab.caption else ""
@@ -274,7 +285,7 @@ caption { text-align: left; color: var(--muted); padding-bottom: 4px; }
 th, td { border-bottom: 1px solid var(--line); padding: 3px 9px; text-align: left;
          white-space: nowrap; }
 th { background: var(--bg); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 p.note { margin: 4px 0; padding: 6px 10px; border-radius: 6px; background: var(--bg); }
 p.note.missing { background: #fff6e5; border: 1px dashed #e3b341; color: #7a5200; }
 table.tiles { border-collapse: separate; border-spacing: 3px; font-size: 11.5px; }

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from latentops.models import Autoencoder
+from latentops.report.data import ReportData
 from latentops.report.direction_sections import (
     directions_section,
     disentanglement_section,
@@ -14,7 +15,6 @@ from latentops.report.direction_sections import (
 )
 from latentops.report.html import Section, render_page
 from latentops.report.options import ReportOptions
-from latentops.report.queries import ReportData
 from latentops.report.sections import (
     edits_section,
     interpolation_section,

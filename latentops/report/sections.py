@@ -9,10 +9,10 @@ import numpy as np
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import item_images, no_decoder, short, tiles
+from latentops.report.data import ReportData
 from latentops.report.html import NOT_COMPUTED, Figure, Note, Section, Table, fmt
 from latentops.report.images import decode, interpolation_images, project_2d, traversal_images
 from latentops.report.options import ReportOptions
-from latentops.report.queries import ReportData
 
 
 def model_section(data: ReportData) -> Section:
@@ -33,7 +33,7 @@ def model_section(data: ReportData) -> Section:
         ("flow run", short(card.get("run_id"))),
         ("code version", card.get("code_version")),
     )
-    final = tuple((k, v) for k, v in sorted(final.items()) if k != "epoch")
+    final = tuple((f"final {k}", v) for k, v in sorted(final.items()) if k != "epoch")
     settings = tuple((k, str(v)) for k, v in sorted(card.get("config", {}).items()))
     settings += tuple((f"train.{k}", v) for k, v in sorted(cfg.items()) if v is not None)
     blocks: list = [
@@ -66,18 +66,9 @@ def model_section(data: ReportData) -> Section:
 
 def latents_section(data: ReportData) -> Section:
     """The latent table: rows per split, Delta history, per-dimension activity."""
-    if data.table is None:
-        return Section(
-            "latents",
-            "Latent table",
-            (
-                Note(
-                    f"no latent table holds latents of {data.model['ref']} yet; run "
-                    f"`latentops encode --model {data.model['ref']}`",
-                    "missing",
-                ),
-            ),
-        )
+    missing = _needs_rows(data, 0)
+    if missing:
+        return Section("latents", "Latent table", (missing,))
     splits = tuple((r["split"], r["n"]) for r in data.split_counts) + (("total", data.n_rows),)
     hist = tuple(
         (h["version"], h["timestamp"], h["operation"], h["rows_added"], short(h["run_id"]))
@@ -218,7 +209,10 @@ def map_section(data: ReportData, opts: ReportOptions) -> Section:
         ylabel=f"{method} 2",
         title=f"{len(xy)} latents of {data.table} by {data.color_by or '—'}",
     )
-    caption = f"{method} of a deterministic sample (hash of item_id); pick the colour: --color-by"
+    caption = (
+        f"{method} of a deterministic sample (hash of item_id), coloured by "
+        f"{data.color_by or 'nothing (no factor columns)'}; pick another with --color-by"
+    )
     return Section("map", title, (Figure(png, "latent map", caption),))
 
 
@@ -284,8 +278,10 @@ def edits_section(data: ReportData) -> Section:
 
 def _needs_rows(data: ReportData, n: int = 1) -> Note | None:
     if data.table is None:
+        ref = data.model["ref"]
         return Note(
-            f"{NOT_COMPUTED}: no latent table for {data.model['ref']} (run `latentops encode`)",
+            f"{NOT_COMPUTED}: no latent table holds latents of {ref} "
+            f"(run `latentops encode --model {ref}`)",
             "missing",
         )
     if data.n_rows < n:
