@@ -113,14 +113,16 @@ MACROS = (
         GROUP BY value ORDER BY value""",
 )
 
-# Per direction and metric of the scores table: how the score moves with edit strength.
+# Per direction and metric of the scores table: how the score moves with edit strength
+# (model-level rows, with no direction, are left out).
 # DuckDB binds table macros when they are created, so this one needs the scores table.
 _SCORE_SUMMARY = """CREATE MACRO score_summary() AS TABLE
     SELECT direction, metric, count(*) AS n, count(DISTINCT strength) AS n_strengths,
            min(strength) AS min_strength, max(strength) AS max_strength,
            avg(value) AS mean, min(value) AS min, max(value) AS max,
            regr_slope(value, strength) AS slope, corr(value, strength) AS corr
-    FROM scores GROUP BY direction, metric ORDER BY direction, metric"""
+    FROM scores WHERE direction IS NOT NULL
+    GROUP BY direction, metric ORDER BY direction, metric"""
 
 
 def connect(

@@ -218,17 +218,14 @@ def test_score_summary(toy):
         store.sql("SELECT * FROM score_summary()")
     s = np.linspace(-2, 2, 5)
     value = 0.3 * s + 0.1
-    write_deltalake(
-        store.table_uri("scores"),
-        pa.table(
-            {
-                "direction": ["smile@1"] * 5,
-                "metric": ["judge_prob"] * 5,
-                "strength": s,
-                "value": value,
-            }
-        ),
-    )
+    rows = {
+        "direction": ["smile@1"] * 5 + [None],  # the last row is model-level (MIG): left out
+        "metric": ["judge_prob"] * 5 + ["mig"],
+        "strength": [*s.tolist(), None],
+        "value": [*value.tolist(), 0.4],
+    }
+    write_deltalake(store.table_uri("scores"), pa.table(rows))
+    assert store.sql("SELECT count(*) AS n FROM score_summary()")["n"].to_pylist() == [1]
     row = store.sql("SELECT * FROM score_summary()").to_pylist()[0]
     assert (row["direction"], row["metric"], row["n"], row["n_strengths"]) == (
         "smile@1",
