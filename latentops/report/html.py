@@ -21,12 +21,11 @@ NOT_COMPUTED = "not computed yet"
 
 @dataclass(frozen=True)
 class Figure:
-    """A rendered PNG with alt text and a caption; ``wide`` figures take the full width."""
+    """A rendered PNG with alt text and a caption (wrapped at the image width)."""
 
     png: bytes
     alt: str
     caption: str = ""
-    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,6 @@ class Tiles:
     caption: str = ""
     alt: str = "image"
     size: int = 56  # displayed pixels per tile (tiles are upscaled without smoothing)
-    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,10 +114,9 @@ def _esc(text: Any) -> str:
 
 
 def _figure(fig: Figure) -> str:
-    cls = "fig wide" if fig.wide else "fig"
     caption = f"<figcaption>{_esc(fig.caption)}</figcaption>" if fig.caption else ""
     return (
-        f'<figure class="{cls}"><img src="{png_data_uri(fig.png)}" alt="{_esc(fig.alt)}">'
+        f'<figure class="fig"><img src="{png_data_uri(fig.png)}" alt="{_esc(fig.alt)}">'
         f"{caption}</figure>"
     )
 
@@ -165,9 +162,8 @@ def _tiles(t: Tiles) -> str:
         body.append(f"<tr>{''.join(cells)}</tr>")
     title = f'<div class="ttl">{_esc(t.title)}</div>' if t.title else ""
     caption = f"<figcaption>{_esc(t.caption)}</figcaption>" if t.caption else ""
-    cls = "tilefig wide" if t.wide else "tilefig"
     return (
-        f'<figure class="{cls}">{title}<table class="tiles">{head}<tbody>{"".join(body)}'
+        f'<figure class="tilefig">{title}<table class="tiles">{head}<tbody>{"".join(body)}'
         f"</tbody></table>{caption}</figure>"
     )
 
@@ -276,9 +272,11 @@ p.intro { margin: 0 0 10px; color: var(--muted); }
 .row { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 .group { flex: 1 1 540px; border-top: 1px solid var(--line); padding-top: 10px; }
 figure { margin: 0; max-width: 100%; }
-figure.wide { flex: 1 1 100%; }
 figure img { display: block; max-width: 100%; height: auto; image-rendering: auto; }
-figcaption { color: var(--muted); font-size: 12px; margin-top: 3px; max-width: 560px; }
+figcaption { color: var(--muted); font-size: 12px; margin-top: 3px; }
+/* a caption wraps at its figure's width instead of widening the figure */
+figure.fig, figure.tilefig { display: table; }
+figure.fig figcaption, figure.tilefig figcaption { display: table-caption; caption-side: bottom; }
 .tablewrap { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12.5px; }
 caption { text-align: left; color: var(--muted); padding-bottom: 4px; }

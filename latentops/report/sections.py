@@ -132,9 +132,7 @@ def reconstruction_section(
         caption = (
             "decodes of the stored latents (the dataset could not be re-created to show originals)"
         )
-    block = tiles(
-        grid, caption, row_labels=rows, col_labels=labels, alt="reconstruction", wide=True
-    )
+    block = tiles(grid, caption, row_labels=rows, col_labels=labels, alt="reconstruction")
     return Section("reconstructions", title, (block,))
 
 
@@ -189,7 +187,7 @@ def interpolation_section(
         "slerp follows the great circle and keeps |z| near the endpoints' norm; lerp cuts "
         "through the lower-norm interior, where a VAE prior puts little mass"
     )
-    block = tiles(grid, caption, row_labels=labels, col_labels=ts, alt="interpolation", wide=True)
+    block = tiles(grid, caption, row_labels=labels, col_labels=ts, alt="interpolation")
     return Section("interpolation", title, (block,))
 
 
