@@ -1,7 +1,8 @@
 """latentops.report: a self-contained HTML report over a latent store.
 
-queries: the store queries (ReportData). images: decodes with a loaded model. figures:
-matplotlib (Agg) PNGs. html: page assembly. render: sections in page order.
+queries: the store queries (``gather`` -> ReportData; the only module that reads the store).
+data: ReportData. images: decodes with a loaded model, PNG tiles, the 2-D projection.
+figures: matplotlib (Agg) plots. html: page assembly. render: the sections in page order.
 """
 
 from latentops.report.data import ReportData
@@ -12,6 +13,7 @@ from latentops.report.html import (
     Note,
     Section,
     Table,
+    Tiles,
     fmt,
     render_page,
 )
@@ -29,6 +31,7 @@ __all__ = [
     "ReportOptions",
     "Section",
     "Table",
+    "Tiles",
     "fmt",
     "gather",
     "render_page",

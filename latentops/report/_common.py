@@ -60,17 +60,28 @@ def item_images(
 
 
 def tiles(
-    images: Sequence[Sequence[np.ndarray | bytes | None]], caption: str = "", **labels: Any
+    images: Sequence[Sequence[np.ndarray | bytes | None]],
+    caption: str = "",
+    *,
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+    cell_labels: Sequence[Sequence[str]] = (),
+    title: str = "",
+    alt: str = "image",
+    size: int = 56,
 ) -> Tiles:
-    """A Tiles block from arrays (C, H, W) or stored PNG bytes; labels as Tiles fields."""
+    """A Tiles block from arrays (C, H, W) or stored PNG bytes (None leaves a cell empty)."""
     cells = tuple(
         tuple(None if x is None else x if isinstance(x, bytes) else tile_png(x) for x in row)
         for row in images
     )
-    fields = {
-        k: tuple(tuple(v) if isinstance(v, list) else v for v in vals)
-        if k == "cell_labels"
-        else (tuple(vals) if isinstance(vals, list | tuple) else vals)
-        for k, vals in labels.items()
-    }
-    return Tiles(cells, caption=caption, **fields)
+    return Tiles(
+        cells,
+        row_labels=tuple(row_labels),
+        col_labels=tuple(col_labels),
+        cell_labels=tuple(tuple(r) for r in cell_labels),
+        title=title,
+        caption=caption,
+        alt=alt,
+        size=size,
+    )

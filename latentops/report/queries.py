@@ -50,7 +50,11 @@ def existing_tables(store: Store) -> set[str]:
 def pick_model_and_table(
     store: Store, model: str | None, table: str | None
 ) -> tuple[dict[str, Any], str | None]:
-    """The model card and latent table to report on (defaults: latest model, its table)."""
+    """The model card and latent table to report on.
+
+    Defaults: the most recently registered model, and of the latent tables holding its
+    latents the alphabetically first (None when it was never encoded).
+    """
     if table is not None:
         card = store.latent_table(table).card
         if model is not None and store.models.card(model)["ref"] != card.get("model"):
