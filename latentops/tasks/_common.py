@@ -1,15 +1,23 @@
-"""Shared bits of the Prefect task layer: run ids, retry policy, per-process model cache."""
+"""Shared bits of the task layer: run ids, retry policy, cache keys, per-process model cache."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
+from prefect.cache_policies import CachePolicy
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
+from latentops import __version__
 from latentops.data import Dataset, get_dataset, load_array_file
-from latentops.errors import LatentOpsError
+from latentops.errors import LatentOpsError, VersionConflictError
 from latentops.models import Autoencoder, pick_device
 from latentops.storage import Store
 
@@ -21,14 +29,103 @@ def current_run_id() -> str | None:
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient failures (IO, commit races) but never LatentOpsError (bad input)."""
+    """Retry transient failures (IO, commit races) but never LatentOpsError (bad input).
+
+    VersionConflictError is the one LatentOpsError that is transient: it means concurrent
+    writers kept winning commit races, and a later attempt will get through.
+    """
     try:
         state.result()
+    except VersionConflictError:
+        return True
     except LatentOpsError:
         return False
     except Exception:
         return True
     return False
+
+
+def transient_retries(retries: int = 3, base_delay: float = 1.0) -> dict[str, Any]:
+    """``@task``/``with_options`` kwargs: exponential backoff (base, 2x, 4x ...) with jitter.
+
+    Jitter (up to +50% per delay) keeps workers that failed together on a shared store
+    from retrying in lock step.
+    """
+    return {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=base_delay),
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_unless_bad_input,
+    }
+
+
+def _table_stamp(store: Store, table: str, version: int | None) -> dict[str, Any]:
+    """What pins a latent table's content: version, its commit time, model and weights."""
+    latents = store.latents(table)
+    if not latents.exists():
+        return {"table": table, "absent": True}
+    version = latents.version if version is None else int(version)
+    # The commit time tells a version of this table from the same number of a table
+    # that was deleted and re-created under the same name.
+    stamp = next((h["timestamp"] for h in latents.history() if h["version"] == version), None)
+    card = latents.card
+    return {
+        "table": table,
+        "version": version,
+        "committed": None if stamp is None else stamp.isoformat(),
+        "model": card.get("model"),
+        "model_sha256": card.get("model_sha256"),
+    }
+
+
+def input_versions_key(task_name: str, inputs: Mapping[str, Any]) -> str | None:
+    """Cache key of a task call from the versions it reads, never from array contents.
+
+    ``store_path`` becomes the resolved store root, ``table`` (+ ``table_version``) the
+    table's pinned version and commit time, ``model`` its ``name@version`` and weights
+    sha256; every other input must be JSON (scalars, lists, dicts). Returns None, so the
+    call is simply not cached, when an input is anything else (arrays, tensors).
+    """
+    parts: dict[str, Any] = {"task": task_name, "code": __version__}
+    store = Store.open(inputs["store_path"], create=False) if "store_path" in inputs else None
+    for key, value in inputs.items():
+        if key == "store_path":
+            parts[key] = str(store.root)
+        elif key == "table" and store is not None:
+            # The stamp resolves table_version (None = latest), so "latest" and "version N"
+            # share a key while N is the latest.
+            parts[key] = _table_stamp(store, value, inputs.get("table_version"))
+        elif key == "table_version" and "table" in inputs:
+            continue
+        elif key == "model" and store is not None and value is not None:
+            card = store.models.card(value)
+            parts[key] = {"ref": card["ref"], "sha256": card["sha256"]}
+        else:
+            parts[key] = value
+    try:
+        blob = json.dumps(parts, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class InputVersions(CachePolicy):
+    """Prefect cache policy keyed by input versions (see :func:`input_versions_key`).
+
+    A task cached this way is skipped when it is called again on the same store, table
+    version, model weights and parameters; a new table version or model version misses.
+    """
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        """The cache key of one task call."""
+        return input_versions_key(task_ctx.task.name, inputs)
 
 
 @lru_cache(maxsize=4)
@@ -37,7 +134,9 @@ def _load(store_root: str, ref: str, sha256: str, device: str) -> tuple[Autoenco
     return Store.open(store_root).models.load(ref, device)
 
 
-def load_model(store: Store, ref: str, device: str | None) -> tuple[Autoencoder, dict, torch.device]:
+def load_model(
+    store: Store, ref: str, device: str | None
+) -> tuple[Autoencoder, dict, torch.device]:
     """Load ``ref`` once per worker process and device (later calls hit the cache)."""
     card = store.models.card(ref)
     dev = pick_device(device)

@@ -36,6 +36,7 @@ def _load_snapshot(store: Store, table: str, version: int | None) -> tuple[np.nd
 def _register(
     store: Store, name: str, direction: Direction, table: str, version: int, card: dict,
     label_spec: dict[str, Any] | None,
+    parent: str | None = None,
 ) -> str:
     others = store.directions.latest_for_model(card["model"])
     others = {k: v for k, v in others.items() if k.partition("@")[0] != name and v.d == direction.d}
@@ -51,6 +52,7 @@ def _register(
         model=card["model"],
         model_sha256=card.get("model_sha256"),
         label_spec=label_spec,
+        parent=parent,
         run_id=current_run_id(),
     )
     return str(store.directions.register(name, direction, lineage))
@@ -65,8 +67,16 @@ def fit_and_register(
     label: str | None = None,
     params: dict[str, Any] | None = None,
     table_version: int | None = None,
+    parent: str | None = None,
 ) -> list[str]:
-    """Fit ``method`` on ``label`` over a pinned table snapshot; register and return refs."""
+    """Fit ``method`` on ``label`` over a pinned table snapshot; register and return refs.
+
+    ``parent`` names the direction version this fit supersedes (a refit), kept in lineage.
+    """
+    if method in UNSUPERVISED and parent is not None:
+        raise InvalidInputError(
+            f"parent={parent!r} applies to one supervised direction, not to {method!r} components"
+        )
     store = Store.open(store_path)
     params = dict(params or {})
     z, columns, version, card = _load_snapshot(store, table, table_version)
@@ -86,7 +96,7 @@ def fit_and_register(
         raise InvalidInputError(f"method {method!r} is supervised: pass --label, e.g. --label shape==2")
     y, spec = parse_label(label, columns)
     direction = fit_direction(z, y, method=method, label=label, **params)
-    return [_register(store, name, direction, table, version, card, spec)]
+    return [_register(store, name, direction, table, version, card, spec, parent)]
 
 
 def label_specs(columns: dict[str, np.ndarray], max_classes: int = 4) -> list[tuple[str, str]]:
