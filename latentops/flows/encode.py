@@ -1,14 +1,27 @@
-"""Encode flow: stream a dataset through a registered model into a versioned latent table."""
+"""Encode flow: stream a dataset through a registered model into a versioned latent table.
+
+Chunks go through the flow's task runner, so the same flow runs chunk after chunk in this
+process (the default) or shards chunks over a Dask cluster (``encode_flow.with_options(
+task_runner=make_task_runner("dask"))``). Either way every chunk commits with an
+insert-if-absent merge, so each item lands exactly once whatever the interleaving.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture, wait
 
 from latentops._progress import progress_bar
+from latentops.errors import InvalidInputError
+from latentops.flows._lineage import record_latents_version
+from latentops.flows.runners import runner_width
 from latentops.refs import check_name, parse_ref
 from latentops.storage import Store
+from latentops.tasks._common import transient_retries
 from latentops.tasks.encode import encode_chunk, plan_encode
 
 
@@ -16,6 +29,15 @@ def default_table_name(dataset: str, model_ref: str) -> str:
     """``<dataset>_<model>_v<version>``: one latent table per model version by default."""
     ref = parse_ref(model_ref, "model")
     return f"{dataset}_{ref.name}_v{ref.version}"
+
+
+def _in_flight(parallel: int | None) -> int:
+    if parallel is None:
+        ctx = FlowRunContext.get()
+        return runner_width(ctx.task_runner if ctx else None)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise InvalidInputError(f"parallel={parallel!r} must be None (auto) or an int >= 1")
+    return parallel
 
 
 @flow(name="encode", log_prints=False)
@@ -29,28 +51,58 @@ def encode_flow(
     batch_size: int = 512,
     device: str | None = None,
     progress: bool = False,
+    parallel: int | None = None,
 ) -> dict[str, Any]:
-    """Encode every item of ``dataset`` not yet in the table, committing chunk by chunk."""
+    """Encode every item of ``dataset`` not yet in the table, committing chunk by chunk.
+
+    ``parallel`` chunks are in flight at once (default: one per Dask worker thread under a
+    DaskTaskRunner, else one, which keeps memory to one chunk).
+    """
     options = dict(dataset_options or {})
     root = str(Store.open(store).root)
     model_ref = Store.open(root).models.card(model)["ref"]
     table = check_name(table or default_table_name(dataset, model_ref), "table name")
+    width = _in_flight(parallel)
 
     plan = plan_encode(root, table, dataset, options, model_ref)
     missing = plan["missing"]
     logger = get_run_logger()
-    logger.info("%s: %d of %d items to encode with %s", table, len(missing), plan["n_items"], model_ref)
+    logger.info(
+        "%s: %d of %d items to encode with %s", table, len(missing), plan["n_items"], model_ref
+    )
 
+    encode = encode_chunk.with_options(**transient_retries())
+    chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
     written = 0
+    pending: deque[tuple[int, PrefectFuture]] = deque()
+
+    def collect() -> None:
+        nonlocal written
+        n, future = pending.popleft()
+        written += future.result()
+        bar.advance(n)
+
     with progress_bar(f"encode {table}", len(missing), progress) as bar:
-        for start in range(0, len(missing), chunk_size):
-            ids = missing[start : start + chunk_size]
-            written += encode_chunk(root, table, dataset, options, model_ref, ids, batch_size, device)
-            bar.advance(len(ids))
+        try:
+            for ids in chunks:
+                future = encode.submit(
+                    root, table, dataset, options, model_ref, ids, batch_size, device
+                )
+                pending.append((len(ids), future))
+                if len(pending) >= width:
+                    collect()
+            while pending:
+                collect()
+        finally:
+            # On a failure let chunks already running finish (each commit is whole), so
+            # nothing writes to the table after the flow has returned.
+            wait([future for _, future in pending])
 
     latents = Store.open(root).latents(table)
     version = latents.version if latents.exists() else None
     logger.info("%s: wrote %d rows, table now at version %s", table, written, version)
+    if written and version is not None:
+        record_latents_version(root, table, version, written, model_ref)
     return {
         "table": table,
         "model": model_ref,

@@ -1,0 +1,65 @@
+"""Tie store versions to Prefect runs: a table artifact per write and an event deployments react to.
+
+Delta commits already carry ``latentops.run_id`` (table version -> flow run); these give the
+other direction (flow run -> table version) in the Prefect UI and let deployments trigger on
+"latent table gained a version" / "direction gained a version".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
+
+LATENTS_UPDATED = "latentops.latents.updated"
+DIRECTION_REGISTERED = "latentops.direction.registered"
+
+
+def artifact_key(kind: str, name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return f"{kind}-{re.sub(r'[^a-z0-9-]+', '-', name.lower())}"
+
+
+def record_latents_version(root: str, table: str, version: int, written: int, model: str) -> None:
+    """Artifact + event for a latent table that gained ``written`` rows at ``version``."""
+    row = {"store": root, "table": table, "version": version, "rows_added": written, "model": model}
+    create_table_artifact(
+        [row],
+        key=artifact_key("latents", table),
+        description=f"latent table `{table}` is at version {version} after this run",
+    )
+    emit_event(
+        LATENTS_UPDATED,
+        resource={
+            "prefect.resource.id": f"latentops.latents.{table}",
+            "prefect.resource.name": table,
+            "latentops.store": root,
+            "latentops.table": table,
+            "latentops.version": str(version),
+        },
+        payload={"rows_added": written, "model": model},
+    )
+
+
+def record_directions(root: str, refs: list[str], parents: dict[str, Any]) -> None:
+    """Artifact + one event per newly registered direction version."""
+    if not refs:
+        return
+    create_table_artifact(
+        [{"store": root, "direction": ref, "parent": parents.get(ref)} for ref in refs],
+        key="directions-refit",
+        description=f"{len(refs)} direction version(s) registered by this run",
+    )
+    for ref in refs:
+        emit_event(
+            DIRECTION_REGISTERED,
+            resource={
+                "prefect.resource.id": f"latentops.direction.{ref.partition('@')[0]}",
+                "prefect.resource.name": ref,
+                "latentops.store": root,
+                "latentops.ref": ref,
+            },
+            payload={"parent": parents.get(ref)},
+        )

@@ -1,0 +1,108 @@
+"""Deployments: a scheduled incremental encode, and a refit triggered by new table versions.
+
+``latentops serve`` builds these and serves them from one process; infra/prefect.yaml declares
+the same two for ``prefect deploy`` onto a work pool.
+
+    encode-new-items/<name>    interval or cron; each run encodes only items not in the table,
+                               then emits ``latentops.latents.updated`` if it added rows
+    refit-directions/<name>    runs on that event (for this store): refits every direction
+                               fitted on an older version of its table (idempotent)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.events import DeploymentEventTrigger
+
+from latentops.errors import InvalidInputError
+from latentops.flows._lineage import LATENTS_UPDATED
+from latentops.flows.encode import encode_flow
+from latentops.flows.params import EncodeSpec
+from latentops.flows.refit import refit_flow
+from latentops.flows.runners import make_task_runner
+from latentops.storage import Store
+
+
+def dataset_for(
+    card: dict[str, Any], dataset: str | None, options: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The dataset to encode and its options: the model's training data unless told otherwise."""
+    trained = dict(card["train"].get("dataset_options") or {})
+    if dataset is None:
+        dataset = "file" if card["arch"] == "identity" else card["dataset"]
+    same = dataset == card["dataset"] or (dataset == "file" and card["arch"] == "identity")
+    return dataset, {**(trained if same else {}), **options}
+
+
+@flow(name="encode-new-items")
+def encode_new_items(spec: EncodeSpec, store: str | None = None) -> dict[str, Any]:
+    """Encode the items of ``spec``'s dataset that are not in its latent table yet."""
+    root = str(Store.open(store).root)
+    card = Store.open(root).models.card(spec.model)  # NAME follows the latest version
+    dataset, options = dataset_for(card, spec.dataset, spec.options.as_dict())
+    runner = make_task_runner(
+        spec.runner.kind, address=spec.runner.address, n_workers=spec.runner.n_workers
+    )
+    return encode_flow.with_options(task_runner=runner)(
+        dataset=dataset,
+        model=card["ref"],
+        table=spec.table,
+        store=root,
+        dataset_options=options,
+        chunk_size=spec.chunk_size,
+        batch_size=spec.batch_size,
+        device=spec.device,
+    )
+
+
+def build_deployments(
+    spec: EncodeSpec,
+    *,
+    store: str | None = None,
+    name: str = "latentops",
+    interval: float | None = None,
+    cron: str | None = None,
+    refit: bool = True,
+) -> list[RunnerDeployment]:
+    """The encode deployment (every ``interval`` s or on ``cron``) and, with ``refit``, refit."""
+    if interval is not None and cron is not None:
+        raise InvalidInputError("give an encode interval or a cron schedule, not both")
+    if interval is not None and interval <= 0:
+        raise InvalidInputError(f"encode interval {interval!r} must be > 0 seconds")
+    root = str(Store.open(store).root)
+    # Fail now, not at the first scheduled run: unknown model, runner or missing prefect-dask.
+    Store.open(root).models.card(spec.model)
+    make_task_runner(spec.runner.kind, address=spec.runner.address, n_workers=spec.runner.n_workers)
+    common: dict[str, Any] = {
+        "name": name,
+        "concurrency_limit": 1,
+        "tags": ["latentops"],
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
+    deployments = [
+        encode_new_items.to_deployment(
+            interval=interval,
+            cron=cron,
+            parameters={"spec": spec.model_dump(), "store": root},
+            description=f"Encode new items with {spec.model} into store {root}",
+            **common,
+        )
+    ]
+    if refit:
+        trigger = DeploymentEventTrigger(
+            expect={LATENTS_UPDATED},
+            match={"prefect.resource.id": "latentops.latents.*", "latentops.store": root},
+            parameters={"table": None, "store": root},
+        )
+        deployments.append(
+            refit_flow.to_deployment(
+                triggers=[trigger],
+                parameters={"table": None, "store": root},
+                description=f"Refit stale directions when a latent table of {root} gains a version",
+                **common,
+            )
+        )
+    return deployments

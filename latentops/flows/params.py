@@ -1,0 +1,70 @@
+"""Typed parameters of the deployed flows (pydantic, so the Prefect UI renders them as forms)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DatasetOptions(BaseModel):
+    """Dataset options; unset fields keep the values the model was trained with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_size: int | None = Field(
+        None, ge=8, description="dSprites resolution: 64, or 32 for fast CPU runs."
+    )
+    n_items: int | None = Field(
+        None, ge=1, description="dSprites: a deterministic subset of this size."
+    )
+    upsample: int | None = Field(
+        None, ge=1, description="digits: integer upsampling of the 8x8 images."
+    )
+    path: str | None = Field(None, description="file: a Parquet or .npy file of vectors/images.")
+    vector_column: str | None = Field(None, description="file: the Parquet list<float> column.")
+    image_column: str | None = Field(None, description="file: the Parquet image column.")
+    id_column: str | None = Field(
+        None, description="file: a stable integer id column (new rows get new ids)."
+    )
+    label_columns: list[str] | None = Field(None, description="file: label columns to keep.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options that are set, as dataset keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+
+class RunnerOptions(BaseModel):
+    """Where tasks run: threads in the flow's process, or a Dask cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["thread", "dask"] = Field(
+        "thread", description="thread, or dask (needs latentops[dask])."
+    )
+    address: str | None = Field(
+        None,
+        description="dask: scheduler address, e.g. tcp://scheduler:8786 (unset: a LocalCluster).",
+    )
+    n_workers: int = Field(
+        2, ge=1, description="dask LocalCluster: worker processes (one thread each)."
+    )
+
+
+class EncodeSpec(BaseModel):
+    """What a scheduled encode run encodes; each run adds only the items not yet in the table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        ..., description="Registered model, NAME (latest version at each run) or NAME@VERSION."
+    )
+    dataset: str | None = Field(
+        None, description="dsprites, digits or file (default: the model's training dataset)."
+    )
+    table: str | None = Field(None, description="Latent table (default DATASET_MODEL_vN).")
+    options: DatasetOptions = Field(default_factory=DatasetOptions)
+    chunk_size: int = Field(8192, ge=1, description="Items per committed chunk.")
+    batch_size: int = Field(512, ge=1, description="Items per forward pass.")
+    device: str | None = Field(None, description="torch device (default: cuda when present).")
+    runner: RunnerOptions = Field(default_factory=RunnerOptions)
