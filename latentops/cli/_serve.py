@@ -1,0 +1,128 @@
+"""``latentops serve``: run the encode + refit deployments against a Prefect server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from latentops.cli._common import DeviceOpt, StoreOpt, console
+from latentops.cli._pipeline import ImageSizeOpt, NItemsOpt, UpsampleOpt
+from latentops.errors import InvalidInputError
+
+
+def serve(
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Model to encode with: NAME (latest version at each run) or NAME@VERSION.",
+    ),
+    dataset: str = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="dsprites, digits or file (default: the model's training dataset).",
+    ),
+    table: str = typer.Option(
+        None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."
+    ),
+    image_size: int = ImageSizeOpt,
+    n_items: int = NItemsOpt,
+    upsample: int = UpsampleOpt,
+    path: str = typer.Option(None, "--path", help="file: Parquet/.npy file that grows over time."),
+    vector_column: str = typer.Option(
+        None, "--vector-column", help="file: Parquet list<float> column."
+    ),
+    id_column: str = typer.Option(None, "--id-column", help="file: stable integer item id column."),
+    encode_interval: float = typer.Option(
+        None, "--encode-interval", help="Run encode every N seconds (default 3600)."
+    ),
+    encode_cron: str = typer.Option(
+        None, "--encode-cron", help="Run encode on a cron schedule instead, e.g. '0 * * * *'."
+    ),
+    refit: bool = typer.Option(
+        True,
+        "--refit/--no-refit",
+        help="Also serve the refit deployment (runs when a table gains a version).",
+    ),
+    runner: str = typer.Option(
+        "thread", "--runner", help="thread, or dask to shard encode chunks over a Dask cluster."
+    ),
+    dask_address: str = typer.Option(
+        None, "--dask-address", help="dask: scheduler address (default: a LocalCluster per run)."
+    ),
+    dask_workers: int = typer.Option(
+        2, "--dask-workers", help="dask LocalCluster: worker processes."
+    ),
+    chunk_size: int = typer.Option(8192, "--chunk-size", help="Items per committed chunk."),
+    batch_size: int = typer.Option(512, "--batch-size", help="Items per forward pass."),
+    name: str = typer.Option("latentops", "--name", help="Deployment name (flow/NAME)."),
+    limit: int = typer.Option(None, "--limit", help="Most flow runs this process runs at once."),
+    device: str = DeviceOpt,
+    store: Path = StoreOpt,
+) -> None:
+    """Serve scheduled deployments: incremental encode, and refit when a table gains a version.
+
+    Needs a Prefect server (PREFECT_API_URL); runs until interrupted.
+
+    Examples:
+      prefect server start &   export PREFECT_API_URL=http://127.0.0.1:4200/api
+      latentops serve --model vae --encode-interval 3600
+      latentops serve --model vae@1 --dataset dsprites --n-items 50000 --encode-cron "0 * * * *"
+      latentops serve --model emb --dataset file --path items.parquet --vector-column emb --id-column id
+      latentops serve --model vae --runner dask --dask-address tcp://scheduler:8786
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL
+    from pydantic import ValidationError
+
+    from latentops.flows.deployments import build_deployments
+    from latentops.flows.params import DatasetOptions, EncodeSpec, RunnerOptions
+
+    if not PREFECT_API_URL.value():
+        raise InvalidInputError(
+            "latentops serve needs a Prefect server for its schedules: run `prefect server start` "
+            "and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    if encode_interval is None and encode_cron is None:
+        encode_interval = 3600.0
+    try:
+        spec = EncodeSpec(
+            model=model,
+            dataset=dataset,
+            table=table,
+            chunk_size=chunk_size,
+            batch_size=batch_size,
+            device=device,
+            options=DatasetOptions(
+                image_size=image_size,
+                n_items=n_items,
+                upsample=upsample,
+                path=path,
+                vector_column=vector_column,
+                id_column=id_column,
+            ),
+            runner=RunnerOptions(kind=runner, address=dask_address, n_workers=dask_workers),
+        )
+    except ValidationError as exc:
+        raise InvalidInputError(f"bad serve option: {exc}") from None
+    deployments = build_deployments(
+        spec,
+        store=str(store) if store else None,
+        name=name,
+        interval=encode_interval,
+        cron=encode_cron,
+        refit=refit,
+    )
+    for deployment in deployments:
+        console.print(f"serving [green]{deployment.flow_name}/{deployment.name}[/green]")
+    prefect_serve(*deployments, limit=limit, print_starting_message=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``serve`` to the root app."""
+    app.command()(serve)
