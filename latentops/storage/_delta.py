@@ -69,6 +69,50 @@ def create(uri: str, schema: pa.Schema, card: dict[str, Any], run_id: str | None
     return DeltaTable(uri)
 
 
+def dataset(table: DeltaTable) -> Any:
+    """A Delta table as a pyarrow dataset whose string columns are typed string_view.
+
+    deltalake 1.x writes Parquet strings as string_view while the dataset reports string,
+    and pyarrow then fails every string filter ("no kernel matching (string, string_view)").
+    Declaring string_view reads both kinds of file correctly.
+    """
+    base = table.to_pyarrow_dataset().schema
+    fields = [
+        f.with_type(pa.string_view())
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        else f
+        for f in base
+    ]
+    return table.to_pyarrow_dataset(schema=pa.schema(fields, metadata=base.metadata))
+
+
+def read(
+    table: DeltaTable, columns: list[str] | None = None, where: dict[str, Any] | None = None
+) -> pa.Table:
+    """Read a Delta table with plain string columns, keeping rows where ``col == value``.
+
+    The equality filter runs on the decoded Arrow table: pyarrow 26 has no kernels for the
+    string_view columns deltalake writes, so string predicates cannot be pushed into the scan.
+    """
+    where = where or {}
+    wanted = None if columns is None else list(dict.fromkeys([*columns, *where]))
+    out = dataset(table).to_table(columns=wanted)
+    out = out.cast(
+        pa.schema(
+            [f.with_type(pa.string()) if pa.types.is_string_view(f.type) else f for f in out.schema]
+        )
+    )
+    if where:
+        import pyarrow.compute as pc
+
+        mask = None
+        for col, value in where.items():
+            cond = pc.equal(out[col], pa.scalar(value, out.schema.field(col).type))
+            mask = cond if mask is None else pc.and_(mask, cond)
+        out = out.filter(mask)
+    return out if columns is None else out.select(columns)
+
+
 def card_of(table: DeltaTable) -> dict[str, Any]:
     """The JSON card latentops keeps in the Delta table description."""
     desc = table.metadata().description

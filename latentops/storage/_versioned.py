@@ -19,9 +19,7 @@ _MATCH = "t.name = s.name AND t.version = s.version"
 
 def latest_version(table: DeltaTable, name: str) -> int:
     """Highest registered version of ``name`` (0 when none)."""
-    versions = table.to_pyarrow_dataset().to_table(
-        columns=["version"], filter=pc.field("name") == name
-    )["version"]
+    versions = _delta.read(table, ["version"], {"name": name})["version"]
     return int(pc.max(versions).as_py() or 0) if len(versions) else 0
 
 
@@ -67,7 +65,7 @@ def get_row(uri: str, ref: Ref, what: str) -> dict[str, Any]:
     if not _delta.exists(uri):
         raise NotFoundError(f"no {what} registered yet, so {str(ref)!r} does not exist")
     table = DeltaTable(uri)
-    rows = table.to_pyarrow_dataset().to_table(filter=pc.field("name") == ref.name)
+    rows = _delta.read(table, where={"name": ref.name})
     if not len(rows):
         names = sorted(
             set(table.to_pyarrow_dataset().to_table(columns=["name"])["name"].to_pylist())

@@ -145,17 +145,12 @@ class DirectionCatalog:
         """Latest version of every direction fitted in ``model``'s latent space, by ``name@v``."""
         if not _delta.exists(self.uri) or model is None:
             return {}
-        import pyarrow.compute as pc
 
-        rows = (
-            _delta.open_table(self.uri)
-            .to_pyarrow_dataset()
-            .to_table(
-                columns=["name", "version", "vector", "card_json"],
-                filter=pc.field("model") == model,
-            )
-            .to_pylist()
-        )
+        rows = _delta.read(
+            _delta.open_table(self.uri),
+            ["name", "version", "vector", "card_json"],
+            {"model": model},
+        ).to_pylist()
         latest: dict[str, dict[str, Any]] = {}
         for row in rows:
             if row["version"] > latest.get(row["name"], {"version": 0})["version"]:

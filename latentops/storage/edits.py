@@ -232,9 +232,8 @@ class EditsTable:
         """Rows of a snapshot (optionally one run's), sorted by kind, item, direction, step."""
         if not self.exists():
             return SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
-        dataset = _delta.open_table(self.uri, version, what="edits table").to_pyarrow_dataset()
-        flt = pc.field("run_id") == run_id if run_id else None
-        table = dataset.to_table(columns=columns, filter=flt)
+        delta = _delta.open_table(self.uri, version, what="edits table")
+        table = _delta.read(delta, columns, {"run_id": run_id} if run_id else None)
         keys = [
             k for k in ("kind", "item_id", "direction", "dim", "step") if k in table.column_names
         ]

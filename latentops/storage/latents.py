@@ -241,9 +241,7 @@ class LatentTable:
         split: str | None = None,
     ) -> pa.Table:
         """Read a snapshot (``version`` = time travel), optionally one split, sorted by item_id."""
-        dataset = self._table(version).to_pyarrow_dataset()
-        flt = pc.field("split") == split if split else None
-        table = dataset.to_table(columns=columns, filter=flt)
+        table = _delta.read(self._table(version), columns, {"split": split} if split else None)
         return table.sort_by("item_id") if "item_id" in table.column_names else table
 
     def history(self) -> list[dict[str, Any]]:

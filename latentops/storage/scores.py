@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from latentops import __version__
 from latentops.errors import InvalidInputError
@@ -179,16 +178,8 @@ class ScoresTable:
         """Scores (optionally of one run / kind) sorted by direction, metric and strength."""
         if not self.exists():
             return SCHEMA.empty_table()
-        flt = None
-        for col, value in (("run_id", run_id), ("kind", kind)):
-            if value is not None:
-                cond = pc.field(col) == value
-                flt = cond if flt is None else flt & cond
-        table = (
-            _delta.open_table(self.uri, what="scores table")
-            .to_pyarrow_dataset()
-            .to_table(filter=flt)
-        )
+        where = {k: v for k, v in (("run_id", run_id), ("kind", kind)) if v is not None}
+        table = _delta.read(_delta.open_table(self.uri, what="scores table"), where=where)
         return table.sort_by(
             [("direction", "ascending"), ("metric", "ascending"), ("strength", "ascending")]
         )

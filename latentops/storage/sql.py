@@ -188,23 +188,6 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def delta_dataset(table: Any) -> Any:
-    """A Delta table as a pyarrow dataset whose string columns are typed string_view.
-
-    deltalake 1.x writes Parquet strings as string_view while the dataset reports string,
-    and pyarrow then fails every string filter DuckDB pushes down ("no kernel matching
-    (string, string_view)"). Declaring string_view reads both kinds of file correctly.
-    """
-    base = table.to_pyarrow_dataset().schema
-    fields = [
-        f.with_type(pa.string_view())
-        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-        else f
-        for f in base
-    ]
-    return table.to_pyarrow_dataset(schema=pa.schema(fields, metadata=base.metadata))
-
-
 def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     """Forbid file access, extension loading and further configuration changes."""
     con.execute("SET enable_external_access = false")

@@ -36,7 +36,9 @@ class Store:
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
         """Open the store at ``path`` (default $LATENTOPS_STORE or ./latent-store), creating it."""
-        root = Path(path or os.environ.get("LATENTOPS_STORE") or DEFAULT_PATH).expanduser().resolve()
+        root = (
+            Path(path or os.environ.get("LATENTOPS_STORE") or DEFAULT_PATH).expanduser().resolve()
+        )
         marker = root / MARKER
         if root.exists() and not root.is_dir():
             raise InvalidInputError(
@@ -46,9 +48,13 @@ class Store:
             try:
                 meta = json.loads(marker.read_text())
             except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{marker} is corrupt ({exc}); restore it or remove it") from exc
+                raise InvalidInputError(
+                    f"{marker} is corrupt ({exc}); restore it or remove it"
+                ) from exc
             if meta.get("format") != FORMAT:
-                raise InvalidInputError(f"{root} has store format {meta.get('format')}, expected {FORMAT}")
+                raise InvalidInputError(
+                    f"{root} has store format {meta.get('format')}, expected {FORMAT}"
+                )
             return cls(root)
         if root.exists() and any(root.iterdir()):
             raise InvalidInputError(
@@ -56,7 +62,9 @@ class Store:
                 "pick an empty or new directory"
             )
         if not create:
-            raise NotFoundError(f"no latentops store at {root}; create one by running a command with --store {root}")
+            raise NotFoundError(
+                f"no latentops store at {root}; create one by running a command with --store {root}"
+            )
         root.mkdir(parents=True, exist_ok=True)
         tmp = root / f".{MARKER}.{os.getpid()}"
         tmp.write_text(json.dumps({"format": FORMAT}))
@@ -89,7 +97,9 @@ class Store:
     def table_uri(self, name: str) -> str:
         """URI of a top-level table (models, directions, edits, scores, runs)."""
         if name not in TOP_TABLES:
-            raise NotFoundError(f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}")
+            raise NotFoundError(
+                f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}"
+            )
         return str(self.root / name)
 
     def connect(
@@ -118,11 +128,11 @@ class Store:
         for name in names:
             table = self.latents(name)
             delta = _delta.open_table(table.uri)
-            sources[f"latents.{name}"] = (sql.delta_dataset(delta), int(_delta.card_of(delta)["d"]))
+            sources[f"latents.{name}"] = (_delta.dataset(delta), int(_delta.card_of(delta)["d"]))
         for name in TOP_TABLES:
             uri = self.table_uri(name)
             if _delta.exists(uri):
-                sources[name] = (sql.delta_dataset(_delta.open_table(uri)), None)
+                sources[name] = (_delta.dataset(_delta.open_table(uri)), None)
         views = {f"latents.{n}" for n in keep}
         con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
         if read_only:
@@ -162,6 +172,13 @@ class Store:
     ) -> pa.Table:
         """k nearest neighbours in latent table ``table`` (exact unless ``index``): knn.search."""
         return knn.search(
-            self, table, vector, item_id=item_id, k=k, metric=metric, where=where,
-            index=index, version=version,
+            self,
+            table,
+            vector,
+            item_id=item_id,
+            k=k,
+            metric=metric,
+            where=where,
+            index=index,
+            version=version,
         )

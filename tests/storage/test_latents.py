@@ -117,3 +117,13 @@ def test_bad_table_names_and_store_paths(tmp_path):
         Store.open(tmp_path / "other")
     with pytest.raises(NotFoundError, match="no latent table 'nope'"):
         s.latent_table("nope")
+
+
+def test_read_one_split_filters_strings(store):
+    table = store.latents("toy")
+    _write(table, range(200))
+    train = table.read(split="train")
+    test = table.read(split="test", columns=["item_id"])
+    assert set(train["split"].to_pylist()) == {"train"}
+    assert test.column_names == ["item_id"]
+    assert len(train) + len(test) == 200
