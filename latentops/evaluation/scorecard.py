@@ -7,6 +7,7 @@ or torch tensors; maths runs in float64 NumPy and results are Python floats / ar
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -127,12 +128,16 @@ def frechet_distance_from_stats(
             f"{cov_b.shape} do not match; expected (f,), (f, f) with one f for both sets"
         )
     diff = mu_a - mu_b  # (f,)
-    covmean = scipy.linalg.sqrtm(cov_a @ cov_b)  # (f, f)
-    if not np.isfinite(covmean).all():
-        # singular product (e.g. fewer samples than features): offset the diagonals, as the
-        # reference FID code (TTUR / pytorch-fid) does
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(cov_a @ cov_b)  # (f, f)
+    if caught or not np.isfinite(covmean).all():
+        # singular product (e.g. fewer samples than features, or dead features): offset the
+        # diagonals, as the reference FID code (TTUR / pytorch-fid) does
         offset = np.eye(f) * eps
-        covmean = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise InvalidInputError(
