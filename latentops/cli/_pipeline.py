@@ -190,23 +190,56 @@ def demo(
 
     started = time.perf_counter()
     options = {"image_size": 64, "n_items": 60_000} if full else None
-    console.rule("latentops demo: train a β-VAE on dSprites, encode, fit directions")
+    console.rule(
+        "latentops demo: β-VAE on dSprites → latents → directions → edits → scores → report"
+    )
     summary = pipeline_flow(
         store=str(store) if store else None,
         dataset_options=options,
         epochs=10 if full else 8,
+        judge_options={"image_size": 64, "n_items": 20_000, "seed": 1} if full else None,
         device=device,
         progress=True,
     )
     show_directions(summary["directions"], summary["store"])
+    _show_demo_scores(summary)
     elapsed = time.perf_counter() - started
+    report = summary["report"]["path"] if summary["report"] else "not written"
     console.print(
         f"\n[green]done in {elapsed:.0f} s[/green]: model {summary['model']}, latent table "
-        f"{summary['table']} ({summary['encoded']['n_items']} items) in store {summary['store']}\n"
+        f"{summary['table']} ({summary['encoded']['n_items']} items), judge {summary['judge']}\n"
+        f"report: [bold]{report}[/bold]\n"
         "next:\n"
         f"  latentops directions list --store {summary['store']}\n"
+        f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
         f"  latentops sql --store {summary['store']} "
         f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
+    )
+
+
+def _show_demo_scores(summary: dict[str, Any]) -> None:
+    """One row per edited direction (dose-response) and the disentanglement scores."""
+    import pyarrow as pa
+
+    from latentops.cli._common import show_table
+    from latentops.storage import Store
+
+    run = summary["evaluation"]["run_id"]
+    rows = Store.open(summary["store"]).sql(
+        "SELECT direction, any_value(target) AS target, "
+        "max(value) FILTER (metric = 'strength.spearman') AS spearman, "
+        "max(value) FILTER (metric = 'strength.slope') AS slope, "
+        "max(value) FILTER (metric = 'linearity.r2') AS linearity_r2, "
+        "max(value) FILTER (metric = 'off_target.max') AS max_off_target "
+        "FROM scores WHERE run_id = ? GROUP BY direction ORDER BY direction",
+        [run],
+    )
+    show_table(rows, title=f"edits judged by {summary['judge']} (run {run[:8]})")
+    scores = summary["metrics"]["scores"]
+    shown = {k: v for k, v in scores.items() if ".factor." not in k and isinstance(v, float)}
+    show_table(
+        pa.Table.from_pylist([{"metric": k, "value": v} for k, v in sorted(shown.items())]),
+        title="disentanglement (fast settings)",
     )
 
 

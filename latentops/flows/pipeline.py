@@ -1,4 +1,5 @@
-"""The whole pipeline as one flow: train -> encode -> fit directions (the demo runs this)."""
+"""The whole pipeline as one flow (the demo runs it): train -> encode -> fit directions ->
+train a judge -> edit / interpolate / traverse -> evaluate + disentanglement -> report."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from typing import Any
 from prefect import flow
 
 from latentops.flows.directions import fit_all_flow, fit_directions_flow
+from latentops.flows.edit import edit_flow, interpolate_flow, traverse_flow
 from latentops.flows.encode import encode_flow
+from latentops.flows.evaluate import evaluate_flow, metrics_flow, train_judge_flow
+from latentops.flows.report import report_flow
 from latentops.flows.train import train_flow
 from latentops.storage import Store
 
 DEMO_DATA = {"image_size": 32, "n_items": 20_000}
 DEMO_MODEL = {"latent_dim": 8, "beta": 2.0}
+# The judge sees a different subset of the grid than the autoencoder (its own seed), and
+# never the autoencoder: it predicts factors from pixels only.
+DEMO_JUDGE_DATA = {"image_size": 32, "n_items": 6_000, "seed": 1}
+EDITED = ("pos_x-ridge", "scale-ridge", "shape-2-logistic")
 
 
 @flow(name="pipeline")
@@ -28,14 +36,19 @@ def pipeline_flow(
     lr: float = 1e-3,
     methods: list[str] | None = None,
     n_pca: int = 3,
+    judge_options: dict[str, Any] | None = None,
+    judge_epochs: int = 4,
+    eval_items: int = 256,
+    report: bool = True,
     device: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train a model, encode the dataset with it, fit directions for every label column."""
+    """Run every stage on one dataset and return what each produced."""
     root = str(Store.open(store).root)
     options = dict(DEMO_DATA if dataset_options is None else dataset_options)
     config = dict(DEMO_MODEL if model_params is None else model_params)
 
+    # Model and latents
     model = train_flow(
         dataset=dataset,
         arch=arch,
@@ -57,14 +70,40 @@ def pipeline_flow(
         progress=progress,
     )
     table = encoded["table"]
+
+    # Directions
     supervised = fit_all_flow(table, store=root, methods=methods or ["logistic", "ridge"])
     unsupervised = fit_directions_flow(
         table, [{"name": "latent", "method": "pca", "params": {"n_components": n_pca}}], store=root
     )
+
+    # Edits, judged by an independent evaluation model
+    judge_data = dict(DEMO_JUDGE_DATA if judge_options is None else judge_options)
+    judge = train_judge_flow(
+        dataset=dataset,
+        name="judge",
+        store=root,
+        dataset_options=judge_data,
+        epochs=judge_epochs,
+        device=device,
+    )
+    edited = [ref for ref in supervised if ref.partition("@")[0] in EDITED] or supervised[:3]
+    edit_flow(table, edited, sample=8, store=root, device=device)
+    interpolate_flow(table, n_pairs=4, steps=8, store=root, device=device)
+    traverse_flow(table, sample=4, store=root, device=device)
+    evaluation = evaluate_flow(table, edited, judge, sample=eval_items, store=root, device=device)
+    metrics = metrics_flow(table, fast=True, store=root)
+
+    written = report_flow(store=root, model=model, table=table, device=device) if report else None
     return {
         "store": root,
         "model": model,
         "table": table,
         "encoded": encoded,
+        "judge": judge,
         "directions": supervised + unsupervised,
+        "edited": edited,
+        "evaluation": evaluation,
+        "metrics": metrics,
+        "report": written,
     }
