@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from latentops.cli import _catalog, _edit, _pipeline, _query, _serve
+from latentops.cli import _catalog, _edit, _pipeline, _query, _report, _serve
 from latentops.cli._common import err_console
 from latentops.errors import LatentOpsError
 
@@ -32,6 +32,7 @@ _pipeline.register(app)
 _edit.register(app)
 _query.register(app)
 _serve.register(app)
+_report.register(app)
 app.add_typer(_catalog.directions_app, name="directions")
 app.add_typer(_catalog.models_app, name="models")
 
