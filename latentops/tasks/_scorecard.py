@@ -149,12 +149,12 @@ class Scorecard:
             moments = [a + b for a, b in zip(self.moments, moments, strict=True)]
         self.moments = moments
         delta = xs - xb[None]  # (S, B, C, H, W) change against the unedited decode
-        self.sums["pix"] += delta.square().mean((2, 3, 4)).sum(1).cpu().numpy()
+        pix = delta.square().mean((2, 3, 4)).cpu().numpy()  # (S, B)
+        self.sums["pix"] += pix.sum(1)
         self.sums["recon"] += float((xb - x_real).square().mean((1, 2, 3)).sum())
-        for s in range(S):
-            if bool(delta[s].any()):
-                self.sums["loc"][s] += locality(delta[s].cpu().numpy()) * B
-                self.sums["loc_n"][s] += B
+        for s in np.flatnonzero(pix.max(1) > 0):  # strengths whose decodes changed at all
+            self.sums["loc"][s] += locality(delta[s].cpu().numpy()) * B
+            self.sums["loc_n"][s] += B
         self._ppl_and_cycle(zt, xs, xb)
         self.n += B
 

@@ -37,7 +37,14 @@ from latentops.storage.latents import assign_split, factor_columns
 from latentops.storage.scores import Protocol, Score, ScoreSource, ScoresTable, build_score_rows
 from latentops.tasks._common import current_run_id, open_dataset
 from latentops.tasks._scorecard import Judged, Scorecard, resolve_target
-from latentops.tasks.edit import RETRY, decoder_for, pin_snapshot, rows_of, select_items
+from latentops.tasks.edit import (
+    RETRY,
+    decoder_for,
+    fast_layout,
+    pin_snapshot,
+    rows_of,
+    select_items,
+)
 
 METRICS = {
     "mig": mig,
@@ -173,6 +180,7 @@ def score_direction(
     net, dev = decoder_for(store, card, device)
     model_card = store.models.card(card["model"])
     judge_net, judge_card = JudgeRegistry(store.root).load(judge, dev)
+    judge_net = fast_layout(judge_net)
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
     attr, weights, expr = resolve_target(
