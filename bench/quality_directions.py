@@ -86,7 +86,7 @@ def main() -> None:
     for k in range(3):
         d = fit_direction(z, factors["shape"] == k, "logistic", label=f"shape=={k}")
         print(
-            f"direction shape=={k}     logistic  held-out AUC {d.metrics['auc']:.3f}  (chance 0.5), "
+            f"direction shape=={k}     logistic  AUC {d.metrics['auc']:.3f}  (chance 0.5), "
             f"accuracy {d.metrics['accuracy']:.3f}"
         )
     f = np.stack([factors[n] for n in held.factor_names], 1)
