@@ -70,11 +70,14 @@ def test_dask_encode_equals_single_process_and_loads_the_model_once_per_worker(
     # process on all cores), so float sums may round differently in the last bits; no more.
     np.testing.assert_allclose(z_matrix(b), z_matrix(a), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(a["shape"].to_numpy(), b["shape"].to_numpy())
+    # By default one chunk per worker thread is in flight.
+    with _dask_runner(cluster) as runner:
+        assert runner_width(runner) == 2
     # 8 chunks over 2 workers: each worker process loaded vae@1 once and reused it.
     loads = _loads_per_worker(cluster)
     assert len(loads) == 2
     assert all(misses <= 1 for _, misses in loads.values())
-    assert sum(h + m for h, m in loads.values()) == 8
+    assert sum(h + m for h, m in loads.values()) >= 8  # more only if a chunk was retried
     # Every commit, made in the workers, names the one flow run that sharded them.
     runs = {h["run_id"] for h in model_store.latent_table("sharded").history()}
     assert len(runs) == 1 and None not in runs
