@@ -103,23 +103,38 @@ def encode(
     upsample: int = UpsampleOpt,
     chunk_size: int = typer.Option(8192, "--chunk-size", help="Items per committed chunk."),
     batch_size: int = typer.Option(512, "--batch-size", help="Items per forward pass."),
+    runner: str = typer.Option(
+        "thread", "--runner", help="thread, or dask to shard chunks over a Dask cluster."
+    ),
+    dask_address: str = typer.Option(
+        None, "--dask-address", help="Scheduler of an existing cluster (default: a local one)."
+    ),
+    dask_workers: int = typer.Option(2, "--dask-workers", help="Workers of the local cluster."),
     device: str = DeviceOpt,
     store: Path = StoreOpt,
 ) -> None:
     """Encode a dataset into a versioned latent table (incremental: only new items).
 
-    Example: latentops encode --model vae@1 --n-items 50000
+    Examples:
+      latentops encode --model vae@1 --n-items 50000
+      latentops encode --model vae@1 --runner dask --dask-workers 2
     """
     quiet_prefect()
     from latentops.flows.encode import encode_flow
+    from latentops.flows.runners import make_task_runner
     from latentops.storage import Store
+
+    flow = encode_flow
+    if runner != "thread" or dask_address:
+        task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)
+        flow = encode_flow.with_options(task_runner=task_runner)
 
     card = Store.open(store).models.card(model)
     trained = card["train"].get("dataset_options", {})
     dataset = dataset or card["dataset"]
     opts = dict(trained) if dataset == card["dataset"] else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
-    summary = encode_flow(
+    summary = flow(
         dataset=dataset,
         model=card["ref"],
         table=table,

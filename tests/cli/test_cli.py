@@ -57,3 +57,10 @@ def test_debug_shows_the_exception(tmp_path):
 def test_ok_command_exits_0(capsys, tmp_path):
     code, out, _ = _run(capsys, "models", "list", "--store", str(tmp_path / "s"))
     assert code == 0
+
+
+def test_unknown_runner_exits_1(capsys, tmp_path):
+    code, _, err = _run(
+        capsys, "encode", "--model", "vae", "--runner", "spark", "--store", str(tmp_path / "s")
+    )
+    assert code == 1 and "spark" in err
