@@ -8,7 +8,6 @@ for two computations.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -16,7 +15,6 @@ from prefect import flow, get_run_logger
 from latentops.errors import InvalidInputError
 from latentops.refs import check_name
 from latentops.storage import Store
-from latentops.storage.judges import JudgeRegistry
 from latentops.storage.scores import ScoresTable
 from latentops.tasks._common import current_run_id
 from latentops.tasks.edit import (
@@ -26,7 +24,13 @@ from latentops.tasks.edit import (
     resolve_directions,
     select_items,
 )
-from latentops.tasks.evaluate import METRICS, score_direction, score_disentanglement, train_judge
+from latentops.tasks.evaluate import (
+    METRICS,
+    check_evaluation,
+    score_direction,
+    score_disentanglement,
+    train_judge,
+)
 
 JUDGE_DATA = {"dsprites": {"image_size": 32, "n_items": 20_000}, "digits": {}}
 
@@ -90,7 +94,7 @@ def evaluate_flow(
         )
     snap, card = pin_snapshot(Store.open(root), table, table_version)
     refs = resolve_directions(Store.open(root), directions, card, table)
-    judge_ref = JudgeRegistry(Path(root)).card(judge)["ref"]
+    judge_ref, _ = check_evaluation(Store.open(root), card, judge, refs, target)
     ids = select_items(snap, where, sample, seed)
     if len(ids) < 2:
         raise InvalidInputError(f"a scorecard needs at least 2 items, the selection has {len(ids)}")

@@ -101,9 +101,9 @@ def check_same_space(
             f"d={card['d']} latents of {card.get('model')}; {fix}"
         )
     theirs, ours = lineage.model_sha256, card.get("model_sha256")
-    if (theirs and ours and theirs != ours) or (
-        lineage.model and lineage.model != card.get("model")
-    ):
+    # equal weights are the same space whatever the name; without hashes compare the refs
+    same = theirs == ours if theirs and ours else lineage.model in (None, card.get("model"))
+    if not same:
         raise InvalidInputError(
             f"direction {ref} was fitted in the latent space of {lineage.model} (weights "
             f"{(theirs or '?')[:12]}) but latent table {table!r} holds latents of "
@@ -160,12 +160,12 @@ def decode_batches(
     net: Autoencoder, z: np.ndarray, dev: torch.device, batch_size: int
 ) -> Iterator[torch.Tensor]:
     """Decode z (M, d) on ``dev`` in batches: yields float32 images (B, C, H, W) on ``dev``."""
-    with torch.inference_mode():
-        for start in range(0, z.shape[0], batch_size):
-            zb = torch.from_numpy(np.ascontiguousarray(z[start : start + batch_size])).to(dev)
-            with autocast(dev):
-                x = net.decode(zb)  # (B, C, H, W)
-            yield x.float()
+    for start in range(0, z.shape[0], batch_size):
+        zb = torch.from_numpy(np.ascontiguousarray(z[start : start + batch_size])).to(dev)
+        # contexts close before the yield so they never leak into the caller's code
+        with torch.inference_mode(), autocast(dev):
+            x = net.decode(zb).float()  # (B, C, H, W)
+        yield x
 
 
 def thumbnails(

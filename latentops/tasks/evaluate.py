@@ -155,6 +155,20 @@ def check_judge(
         )
 
 
+def check_evaluation(
+    store: Store, card: dict[str, Any], judge: str, refs: list[str], target: str | None
+) -> tuple[str, dict[str, str]]:
+    """Before any write: the judge fits the model's images and sees every direction's target."""
+    net, _ = decoder_for(store, card, "cpu")
+    judge_card = JudgeRegistry(store.root).card(judge)
+    check_judge(judge_card, store.models.card(card["model"]), net.x_shape)
+    targets = {}
+    for ref in refs:
+        _, lineage, _ = store.directions.get(ref)
+        targets[ref] = resolve_target(target, lineage.label_spec, judge_card["factors"], ref)[2]
+    return judge_card["ref"], targets
+
+
 @task(cache_policy=NO_CACHE, **RETRY)
 def score_direction(
     store_path: str,

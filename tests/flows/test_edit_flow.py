@@ -24,6 +24,15 @@ from latentops.storage.latents import z_matrix
 SMALL = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine two spinning OpenMP threads are far slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def edit_base(trained_store, tmp_path_factory):
     """t: vae@1 latents + posx@1; t2: latents of a perturbed vae@2 + other@1; tq: a VQ model."""
@@ -184,7 +193,7 @@ def test_vq_swap_replaces_one_code_in_the_token_maps(edit_store):
     out = vq_edit_flow("tq", [(old, new)], sample=6, seed=0, store=root)
     assert out["written"] == 6
     rows = _edits(edit_store)
-    edited = torch.from_numpy(z_matrix(rows, "z_edit")).view(-1, *model.token_shape)
+    edited = torch.tensor(z_matrix(rows, "z_edit")).view(-1, *model.token_shape)
     got, _ = quantize(edited, model.codebook)
     pos = np.searchsorted(snap["item_id"].to_numpy(), rows["item_id"].to_numpy())
     before = codes[torch.from_numpy(pos)]

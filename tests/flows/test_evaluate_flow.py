@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,40 +12,70 @@ import pytest
 import torch
 
 from latentops.cli import main
+from latentops.data import get_dataset
 from latentops.errors import InvalidInputError
 from latentops.evaluation import AttributePredictor, PredictorConfig, mig, sap
 from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.evaluate import evaluate_flow, metrics_flow, train_judge_flow
-from latentops.flows.train import train_flow
 from latentops.latent import apply_direction, log_prior
+from latentops.models import TrainConfig, build_model, train_autoencoder
 from latentops.storage import Store
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import z_matrix
 from latentops.storage.scores import ScoresTable
 
-# Big enough for a β-VAE that does not collapse and a judge that sees position well, small
-# enough to train in well under a minute on 2 CPU cores (deterministic on CPU).
+# Big enough for a β-VAE that does not collapse and a judge that sees position, small enough
+# to train in well under a minute on 2 idle CPU cores (deterministic on CPU).
 DATA = {"image_size": 32, "n_items": 4000}
 GRID = [-3.0, -1.5, 0.0, 1.5, 3.0]
 
 
+def _train_bvae(store: Store) -> str:
+    """β-VAE (β=2, d=6) trained by the pure loop on images rendered once (~1000 steps).
+
+    The train flow renders every batch again each epoch, which at batch size 32 costs more
+    than the model itself; registering the result makes it a model like any other.
+    """
+    data = get_dataset("dsprites", **DATA)
+    x = torch.cat([b.x for b in data.batches(4096)])  # (N, 1, 32, 32)
+    cfg = TrainConfig(epochs=8, batch_size=32, lr=1e-3, seed=0)
+
+    def batches(epoch):
+        order = torch.from_numpy(np.random.default_rng(epoch).permutation(len(x)))
+        return (x[order[s : s + cfg.batch_size]] for s in range(0, len(x), cfg.batch_size))
+
+    model = build_model("vae", latent_dim=6, beta=2.0, image_size=32)
+    result = train_autoencoder(model, batches, cfg, device="cpu")
+    ref = store.models.register(
+        "bvae",
+        model,
+        dataset=data.name,
+        dataset_fingerprint=data.fingerprint,
+        train={"config": dataclasses.asdict(cfg), "dataset_options": DATA, "n_items": len(x)},
+        metrics={"final": result.final},
+    )
+    return str(ref)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Run torch on one thread: these tiny models gain little from two, and on a busy 2-core
+    machine two spinning OpenMP threads made a training epoch 20x slower (3 s vs 60+ s)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def judged(prefect_harness, tmp_path_factory):
-    """bvae@1 (β=2, d=6) encoded into table bv, three directions, judge@1, one posX scorecard."""
-    root = str(tmp_path_factory.mktemp("judged") / "store")
-    model = train_flow(
-        dataset="dsprites",
-        arch="vae",
-        name="bvae",
-        store=root,
-        dataset_options=DATA,
-        model_params={"latent_dim": 6, "beta": 2.0},
-        epochs=8,
-        batch_size=32,
-        lr=1e-3,
-        seed=0,
-    )
+    """bvae@1 encoded into table bv, three directions, judge@1, and one posX scorecard."""
+    return _build(str(tmp_path_factory.mktemp("judged") / "store"))
+
+
+def _build(root: str) -> tuple[Store, dict]:
+    model = _train_bvae(Store.open(root))
     encode_flow(dataset="dsprites", model=model, table="bv", store=root, dataset_options=DATA)
     specs = [
         {"name": "posx", "method": "ridge", "label": "pos_x"},
@@ -148,8 +179,6 @@ def test_scores_match_an_independent_computation(judged):
     model, _ = store.models.load("bvae@1")
     judge, _ = JudgeRegistry(store.root).load("judge@1")
     v, _, _ = store.directions.get("posx@1")
-    from latentops.data import get_dataset
-
     x = next(get_dataset("dsprites", **DATA).batches(10_000, rows["item_id"].to_numpy())).x
     with torch.inference_mode():
         base = model.decode(z)
@@ -214,6 +243,8 @@ def test_bad_evaluations_write_nothing(judged):
         evaluate_flow("bv", ["posx"], "digits-judge", sample=8, store=root)
     with pytest.raises(InvalidInputError, match="at least 2 distinct"):
         evaluate_flow("bv", ["posx"], "judge", strengths=[1.0], store=root)
+    with pytest.raises(InvalidInputError, match="--target"):  # checked before posx is scored
+        evaluate_flow("bv", ["posx", "pc-pca0"], "judge", sample=8, store=root)
     with pytest.raises(InvalidInputError, match="cannot see"):
         evaluate_flow("bv", ["posx"], "judge", sample=8, target="colour", store=root)
     with pytest.raises(InvalidInputError, match="'shape'"):  # one value left: no entropy
@@ -257,3 +288,21 @@ def test_cli_shows_a_stored_scorecard_and_lists_judges(judged, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["judges", "list", "--store", str(store.root)])
     assert exc.value.code == 0 and "judge" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "metrics",
+                "-t",
+                "bv",
+                "-m",
+                "mig",
+                "-f",
+                "pos_x",
+                "-f",
+                "shape",
+                "--store",
+                str(store.root),
+            ]
+        )
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "mig.factor.pos_x" in out
