@@ -231,7 +231,7 @@ def test_bad_evaluations_write_nothing(judged):
         PredictorConfig(in_channels=1, image_size=8, factor_sizes={"digit": 10})
     )
     JudgeRegistry(store.root).register(
-        "digits-judge",
+        "tiny-digits",
         digits,
         dataset="digits",
         dataset_fingerprint="x",
@@ -239,8 +239,8 @@ def test_bad_evaluations_write_nothing(judged):
         train={},
         metrics={},
     )
-    with pytest.raises(InvalidInputError, match=r"digits.*train a judge"):
-        evaluate_flow("bv", ["posx"], "digits-judge", sample=8, store=root)
+    with pytest.raises(InvalidInputError, match=r"tiny-digits@1 scores digits.*train a judge"):
+        evaluate_flow("bv", ["posx"], "tiny-digits", sample=8, store=root)
     with pytest.raises(InvalidInputError, match="at least 2 distinct"):
         evaluate_flow("bv", ["posx"], "judge", strengths=[1.0], store=root)
     with pytest.raises(InvalidInputError, match="--target"):  # checked before posx is scored
@@ -306,3 +306,13 @@ def test_cli_shows_a_stored_scorecard_and_lists_judges(judged, capsys):
         )
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "mig.factor.pos_x" in out
+
+
+def test_digits_judge_is_a_versioned_classifier(judged):
+    store, _ = judged
+    ref = train_judge_flow("digits", store=str(store.root), epochs=4, lr=3e-3)
+    card = JudgeRegistry(store.root).card(ref)
+    assert ref == "digits-judge@1" and card["factors"] == {"digit": 10}
+    assert card["dataset"] == "digits" and card["config"]["image_size"] == 8
+    print(f"\ndigits judge held-out accuracy: {card['metrics']['held_out_accuracy']}")
+    assert card["metrics"]["held_out_accuracy"]["digit"] > 0.5  # chance is 0.1
