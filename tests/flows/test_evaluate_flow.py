@@ -274,9 +274,8 @@ def test_metrics_flow_stores_the_reference_functions_results(judged):
     }
     assert rows["mig"]["estimator"] == "histogram-discretized" and rows["mig"]["direction"] is None
     assert json.loads(rows["mig"]["params_json"])["mig.n_bins"] == 20
-    print(
-        f"\nbvae@1 disentanglement (fast): MIG {out['scores']['mig']:.3f}, SAP {out['scores']['sap']:.3f}"
-    )
+    scores = out["scores"]
+    print(f"\nbvae@1 disentanglement (fast): MIG {scores['mig']:.3f}, SAP {scores['sap']:.3f}")
 
 
 def test_cli_shows_a_stored_scorecard_and_lists_judges(judged, capsys):
