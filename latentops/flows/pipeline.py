@@ -15,7 +15,7 @@ from latentops.flows.report import report_flow
 from latentops.flows.train import train_flow
 from latentops.storage import Store
 
-DEMO_DATA = {"image_size": 32, "n_items": 20_000}
+DEMO_DATA = {"image_size": 32, "n_items": 12_000}
 DEMO_MODEL = {"latent_dim": 8, "beta": 2.0}
 # The judge sees a different subset of the grid than the autoencoder (its own seed), and
 # never the autoencoder: it predicts factors from pixels only.
