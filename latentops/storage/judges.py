@@ -9,23 +9,18 @@ the model it judges. Weights share the store's content-addressed ``checkpoints/`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from latentops import __version__
-from latentops.errors import CorruptArtifactError, NotFoundError
 from latentops.evaluation import AttributePredictor, PredictorConfig
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
-from latentops.storage.models import file_sha256
+from latentops.storage._checkpoints import load_state, save_state
 
 KIND = "attribute_predictor"
 
@@ -68,21 +63,6 @@ class JudgeRegistry:
         self.uri = str(root / "judges")
         self.blobs = root / "checkpoints"
 
-    def _save_weights(self, judge: AttributePredictor) -> tuple[str, str]:
-        """Write weights once under their content hash (atomic rename); return (path, sha256)."""
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in judge.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=self.blobs, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"kind": KIND})
-            sha = file_sha256(Path(tmp))
-            os.replace(tmp, self.blobs / f"{sha}.safetensors")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return f"checkpoints/{sha}.safetensors", sha
-
     def register(
         self,
         name: str,
@@ -97,7 +77,7 @@ class JudgeRegistry:
     ) -> Ref:
         """Store weights + card as the next version of ``name``; return ``name@version``."""
         check_name(name, "judge name")
-        checkpoint, sha = self._save_weights(judge)
+        checkpoint, sha = save_state(self.blobs, judge, {"kind": KIND})
         config = judge.config.to_dict()
 
         def row(version: int) -> dict[str, Any]:
@@ -135,21 +115,8 @@ class JudgeRegistry:
     ) -> tuple[AttributePredictor, dict]:
         """Rebuild the judge of ``ref`` from its card and verified weights, in eval mode."""
         card = self.card(ref)
-        path = self.root / card["checkpoint"]
-        if not path.exists():
-            raise NotFoundError(
-                f"checkpoint {path} of judge {card['ref']} is missing; the store was copied "
-                "without its checkpoints/ folder"
-            )
-        if file_sha256(path) != card["sha256"]:
-            raise CorruptArtifactError(
-                f"checkpoint {path} of judge {card['ref']} does not match its sha256 "
-                f"{card['sha256'][:12]}…; retrain it with `latentops judges train`"
-            )
-        try:
-            state = load_file(str(path), device=str(device))
-        except (SafetensorError, OSError) as exc:
-            raise CorruptArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
+        fix = "retrain it with `latentops judges train`"
+        state = load_state(self.root, card, "judge", fix, device)
         judge = AttributePredictor(PredictorConfig(**card["config"]))
         judge.load_state_dict(state)
         return judge.to(device).eval(), card

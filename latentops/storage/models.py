@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from latentops import __version__
-from latentops.errors import CorruptArtifactError, NotFoundError
 from latentops.models import Autoencoder, build_model, model_config_dict
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
+from latentops.storage._checkpoints import load_state, save_state
 
 SCHEMA = pa.schema(
     [
@@ -42,15 +37,6 @@ SCHEMA = pa.schema(
 )
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def card_from_row(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON model card of a registry row (what `latentops models show` prints)."""
     card = {k: v for k, v in row.items() if not k.endswith("_json")}
@@ -69,22 +55,6 @@ class ModelRegistry:
         self.uri = str(root / "models")
         self.blobs = root / "checkpoints"
 
-    def _save_weights(self, model: Autoencoder) -> tuple[str, str]:
-        """Write weights once under their content hash; return (relative path, sha256)."""
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=self.blobs, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"arch": model.arch})
-            sha = file_sha256(Path(tmp))
-            final = self.blobs / f"{sha}.safetensors"
-            os.replace(tmp, final)  # atomic: readers never see a half-written checkpoint
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return f"checkpoints/{sha}.safetensors", sha
-
     def register(
         self,
         name: str,
@@ -98,7 +68,7 @@ class ModelRegistry:
     ) -> Ref:
         """Store weights + card as the next version of ``name``; return ``name@version``."""
         check_name(name, "model name")
-        checkpoint, sha = self._save_weights(model)
+        checkpoint, sha = save_state(self.blobs, model, {"arch": model.arch})
         config = model_config_dict(model)
 
         def row(version: int) -> dict[str, Any]:
@@ -132,22 +102,9 @@ class ModelRegistry:
     def load(self, ref: str | Ref, device: torch.device | str = "cpu") -> tuple[Autoencoder, dict]:
         """Rebuild the model of ``ref`` from its card and verified weights, in eval mode."""
         card = self.card(ref)
-        path = self.root / card["checkpoint"]
-        if not path.exists():
-            raise NotFoundError(
-                f"checkpoint {path} of {card['ref']} is missing; the store was copied without "
-                "its checkpoints/ folder"
-            )
-        if file_sha256(path) != card["sha256"]:
-            raise CorruptArtifactError(
-                f"checkpoint {path} of {card['ref']} does not match its sha256 "
-                f"{card['sha256'][:12]}…; "
-                "the file is corrupt or was replaced: retrain or restore it from a backup"
-            )
-        try:
-            state = load_file(str(path), device=str(device))
-        except (SafetensorError, OSError) as exc:
-            raise CorruptArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
+        state = load_state(
+            self.root, card, "model", "retrain it or restore it from a backup", device
+        )
         model = build_model(card["arch"], **card["config"])
         model.load_state_dict(state)
         return model.to(device).eval(), card

@@ -22,7 +22,7 @@ MARKER = "latentops.json"
 FORMAT = 1
 DEFAULT_PATH = "./latent-store"
 # Tables that live at the top of the store and become SQL views of the same name.
-TOP_TABLES = ("models", "directions", "edits", "scores", "runs")
+TOP_TABLES = ("models", "judges", "directions", "edits", "scores")
 
 
 class Store:
@@ -95,7 +95,7 @@ class Store:
         return sorted(p.name for p in folder.iterdir() if _delta.exists(str(p)))
 
     def table_uri(self, name: str) -> str:
-        """URI of a top-level table (models, directions, edits, scores, runs)."""
+        """URI of a top-level table (models, judges, directions, edits, scores)."""
         if name not in TOP_TABLES:
             raise NotFoundError(
                 f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}"

@@ -73,3 +73,24 @@ def test_unknown_model_or_version(store):
         store.models.card("vae@4")
     with pytest.raises(NotFoundError, match="unknown model 'gan'; known: vae"):
         store.models.card("gan")
+
+
+def test_judges_share_content_addressed_checkpoints_and_are_a_sql_view(store):
+    from latentops.evaluation import AttributePredictor, PredictorConfig
+    from latentops.storage.judges import JudgeRegistry
+
+    config = PredictorConfig(in_channels=1, image_size=32, factor_sizes={"shape": 3})
+    judges = JudgeRegistry(store.root)
+    ref = judges.register(
+        "judge",
+        AttributePredictor(config),
+        dataset="dsprites",
+        dataset_fingerprint="f",
+        dataset_options={},
+        train={},
+        metrics={},
+    )
+    card = judges.card(ref)
+    assert card["checkpoint"] == f"checkpoints/{card['sha256']}.safetensors"
+    rows = store.sql("SELECT name, version FROM judges").to_pylist()
+    assert rows == [{"name": "judge", "version": 1}]
