@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,17 @@ def register(
     raise VersionConflictError(
         f"could not register {what} {name!r}: too many concurrent registrations; retry"
     )
+
+
+def card_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A registry row as a JSON card: ``*_json`` columns decoded, ``ref`` = name@version."""
+    card = {k: v for k, v in row.items() if not k.endswith("_json")}
+    card["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
+    for key, value in row.items():
+        if key.endswith("_json"):
+            card[key.removesuffix("_json")] = json.loads(value or "{}")
+    card["ref"] = f"{row['name']}@{row['version']}"
+    return card
 
 
 def get_row(uri: str, ref: Ref, what: str) -> dict[str, Any]:

@@ -46,15 +46,6 @@ SCHEMA = pa.schema(
 )
 
 
-def _card(row: dict[str, Any]) -> dict[str, Any]:
-    card = {k: v for k, v in row.items() if not k.endswith("_json")}
-    card["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
-    for key in ("factors", "config", "dataset_options", "train", "metrics"):
-        card[key] = json.loads(row[f"{key}_json"] or "{}")
-    card["ref"] = f"{row['name']}@{row['version']}"
-    return card
-
-
 class JudgeRegistry:
     """The ``judges`` table of a store plus the shared ``checkpoints/`` folder."""
 
@@ -108,7 +99,7 @@ class JudgeRegistry:
     def card(self, ref: str | Ref) -> dict[str, Any]:
         """The card of ``name@version`` (latest if unpinned)."""
         ref = parse_ref(ref, "judge") if isinstance(ref, str) else ref
-        return _card(_versioned.get_row(self.uri, ref, "judge"))
+        return _versioned.card_from_row(_versioned.get_row(self.uri, ref, "judge"))
 
     def load(
         self, ref: str | Ref, device: torch.device | str = "cpu"

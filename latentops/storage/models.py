@@ -37,16 +37,6 @@ SCHEMA = pa.schema(
 )
 
 
-def card_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The JSON model card of a registry row (what `latentops models show` prints)."""
-    card = {k: v for k, v in row.items() if not k.endswith("_json")}
-    card["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
-    for key in ("config", "train", "metrics"):
-        card[key] = json.loads(row[f"{key}_json"] or "{}")
-    card["ref"] = f"{row['name']}@{row['version']}"
-    return card
-
-
 class ModelRegistry:
     """The ``models`` table of a store plus its ``checkpoints/`` folder."""
 
@@ -97,7 +87,7 @@ class ModelRegistry:
     def card(self, ref: str | Ref) -> dict[str, Any]:
         """The card of ``name@version`` (latest if unpinned)."""
         ref = parse_ref(ref, "model") if isinstance(ref, str) else ref
-        return card_from_row(_versioned.get_row(self.uri, ref, "model"))
+        return _versioned.card_from_row(_versioned.get_row(self.uri, ref, "model"))
 
     def load(self, ref: str | Ref, device: torch.device | str = "cpu") -> tuple[Autoencoder, dict]:
         """Rebuild the model of ``ref`` from its card and verified weights, in eval mode."""
