@@ -64,3 +64,23 @@ def model_store(trained_store, tmp_path):
     dst = tmp_path / "store"
     shutil.copytree(trained_store, dst)
     return Store.open(dst)
+
+
+@pytest.fixture
+def diverged_model(model_store):
+    """``broken@1`` in the private store: vae@1 with every weight NaN (a diverged training run)."""
+    import torch
+
+    model, _ = model_store.models.load("vae@1")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    model_store.models.register(
+        "broken",
+        model,
+        dataset="dsprites",
+        dataset_fingerprint="x",
+        train={"dataset_options": SMALL},
+        metrics={},
+    )
+    return "broken@1"

@@ -110,23 +110,11 @@ def test_bad_inputs_leave_store_unchanged(model_store):
     assert table.version == version
 
 
-def test_diverged_model_is_refused_before_writing(model_store):
-    model, card = model_store.models.load("vae@1")
-    with torch.no_grad():
-        for p in model.parameters():
-            p.fill_(float("nan"))
-    model_store.models.register(
-        "broken",
-        model,
-        dataset="dsprites",
-        dataset_fingerprint="x",
-        train={"dataset_options": SMALL},
-        metrics={},
-    )
+def test_diverged_model_is_refused_before_writing(model_store, diverged_model):
     with pytest.raises(InvalidInputError, match="NaN/inf"):
         encode_flow(
             dataset="dsprites",
-            model="broken",
+            model=diverged_model,
             table="b",
             store=str(model_store.root),
             dataset_options={**SMALL, "n_items": 50},
