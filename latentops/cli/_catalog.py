@@ -15,7 +15,7 @@ directions_app = typer.Typer(help="The versioned direction catalog.", no_args_is
 
 
 @models_app.command("list")
-def models_list(store: Path = StoreOpt) -> None:
+def models_list(store: str | None = StoreOpt) -> None:
     """List model versions.
 
     Example: latentops models list
@@ -29,7 +29,7 @@ def models_list(store: Path = StoreOpt) -> None:
 
 @models_app.command("show")
 def models_show(
-    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
 ) -> None:
     """Show a model card (architecture, training, metrics, lineage).
 
@@ -61,7 +61,7 @@ def directions_fit(
     table_version: int = typer.Option(
         None, "--table-version", help="Fit on this table version (time travel)."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Fit a direction and register it as NAME@next-version.
 
@@ -137,7 +137,7 @@ def directions_fit_all(
     methods: str = typer.Option(
         None, "--methods", help="Comma-separated subset of methods (default: all applicable)."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Fit one direction per label column and applicable method, concurrently, in one flow.
 
@@ -153,7 +153,7 @@ def directions_fit_all(
 
 
 @directions_app.command("list")
-def directions_list(store: Path = StoreOpt) -> None:
+def directions_list(store: str | None = StoreOpt) -> None:
     """List direction versions with their held-out score.
 
     Example: latentops directions list
@@ -180,7 +180,7 @@ def directions_list(store: Path = StoreOpt) -> None:
 
 @directions_app.command("show")
 def directions_show(
-    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
 ) -> None:
     """Show a direction's card, lineage and metrics.
 
@@ -196,7 +196,7 @@ def directions_show(
 def directions_diff(
     a: str = typer.Argument(..., help="First direction NAME[@V]."),
     b: str = typer.Argument(..., help="Second direction NAME[@V]."),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Compare two directions: cosine, and how their metrics changed.
 
@@ -223,7 +223,7 @@ def directions_export(
     out: Path = typer.Option(
         Path("."), "--out", "-o", help="Folder to write NAME@V.safetensors into."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Export a direction as safetensors with its card (shareable, no pickle).
 
@@ -243,7 +243,7 @@ def directions_import(
     name: str = typer.Option(
         None, "--name", help="Register under this name (default: the exported name)."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Import an exported direction as NAME@next-version.
 

@@ -21,7 +21,7 @@ StoreOpt = typer.Option(
     "--store",
     "-s",
     envvar="LATENTOPS_STORE",
-    help="Latent store directory (default ./latent-store).",
+    help="Latent store: a directory or s3://bucket/prefix (default ./latent-store).",
     show_default=False,
 )
 DeviceOpt = typer.Option(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
     return out
 
 
-def _store(store: Path | None) -> str | None:
+def _store(store: str | None) -> str | None:
     return str(store) if store else None
 
 
@@ -93,7 +92,7 @@ def edit(
     chunk_size: int = typer.Option(1024, "--chunk-size", help="Items per task (one commit each)."),
     batch_size: int = BatchOpt,
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Edit items along directions (or swap VQ codes), decode, and write the edits table.
 
@@ -143,7 +142,7 @@ def interpolate(
     no_images: bool = NoImagesOpt,
     batch_size: int = BatchOpt,
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Interpolate between item pairs (lerp/slerp), decode, and write the edits table.
 
@@ -184,7 +183,7 @@ def traverse(
     no_images: bool = NoImagesOpt,
     batch_size: int = BatchOpt,
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """The classic traversal grid: set each latent dim to each value, per item; decode; store.
 
@@ -278,7 +277,7 @@ def evaluate(
     table_version: int = VersionOpt,
     batch_size: int = typer.Option(256, "--batch-size", help="Items per decode + judge batch."),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Score edits with a judge: strength, preservation, fidelity, smoothness, linearity, prior.
 
@@ -339,7 +338,7 @@ def metrics(
     ),
     seed: int = typer.Option(0, "--seed"),
     table_version: int = VersionOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Disentanglement metrics of a latent table vs its factor columns, stored in scores.
 
@@ -372,7 +371,7 @@ def judges_train(
     width: int = typer.Option(16, "--width", help="Channels of the first conv."),
     seed: int = typer.Option(0, "--seed"),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Train a judge (attribute predictor from pixels) and register it as NAME@next-version.
 
@@ -395,7 +394,7 @@ def judges_train(
 
 
 @judges_app.command("list")
-def judges_list(store: Path = StoreOpt) -> None:
+def judges_list(store: str | None = StoreOpt) -> None:
     """List judge versions with their held-out accuracy.
 
     Example: latentops judges list
@@ -418,7 +417,7 @@ def judges_list(store: Path = StoreOpt) -> None:
 
 @judges_app.command("show")
 def judges_show(
-    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: Path = StoreOpt
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
 ) -> None:
     """Show a judge card (dataset, architecture, training, held-out accuracy).
 

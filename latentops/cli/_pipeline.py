@@ -56,7 +56,7 @@ def train(
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Train an autoencoder and register it as NAME@next-version.
 
@@ -111,7 +111,7 @@ def encode(
     ),
     dask_workers: int = typer.Option(2, "--dask-workers", help="Workers of the local cluster."),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Encode a dataset into a versioned latent table (incremental: only new items).
 
@@ -165,7 +165,7 @@ def import_embeddings(
     label_columns: str = typer.Option(
         None, "--label-columns", help="Comma-separated label columns."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Import precomputed embeddings as a latent table (identity model, no decoder).
 
@@ -191,7 +191,7 @@ def demo(
         False, "--full", help="64x64 images, more items and epochs (slow on CPU)."
     ),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Run the whole pipeline on procedural dSprites and summarise what it produced.
 

@@ -31,7 +31,7 @@ _PROMPT_HELP = (
 
 
 @tables_app.callback()
-def tables_list(ctx: typer.Context, store: Path = StoreOpt) -> None:
+def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
     """List latent tables: rows, d, model, current version.
 
     Example: latentops tables
@@ -63,7 +63,7 @@ def tables_list(ctx: typer.Context, store: Path = StoreOpt) -> None:
 
 @tables_app.command("show")
 def tables_show(
-    name: str = typer.Argument(..., help="Latent table name."), store: Path = StoreOpt
+    name: str = typer.Argument(..., help="Latent table name."), store: str | None = StoreOpt
 ) -> None:
     """Show a latent table's card and version history (time travel targets).
 
@@ -82,7 +82,7 @@ def tables_stats(
     by: str = typer.Option(..., "--by", "-b", help="Factor / label column to group by."),
     fmt: str = FormatOpt,
     out: Path = OutOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Latent statistics per factor value: n, mean |z|, per-dimension mean and std.
 
@@ -100,7 +100,7 @@ def tables_codebook(
     name: str = typer.Argument(..., help="Latent table of a VQ model."),
     fmt: str = FormatOpt,
     out: Path = OutOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Codebook usage of a VQ model's latents: count and share per code, perplexity, dead codes.
 
@@ -161,7 +161,7 @@ def sql(
     materialize: bool = typer.Option(
         False, "--materialize", help="Load latent tables into memory once (fast repeated kNN)."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Run read-only SQL over the store (latents.<name>, models, directions, ...).
 
@@ -221,7 +221,7 @@ def search(
     version: int = typer.Option(None, "--version", help="Search the table as of this version."),
     fmt: str = FormatOpt,
     out: Path = OutOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """k nearest neighbours of items or vectors (exact by default; filters never drop rows).
 
@@ -266,7 +266,7 @@ def index_build(
     target_recall: float = typer.Option(
         0.95, "--target-recall", help="Tune search to reach this recall@10."
     ),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Build an index for the table's current version (stale indexes are removed).
 
@@ -291,7 +291,7 @@ def index_build(
 @index_app.command("list")
 def index_list(
     table: str = typer.Option(None, "--table", "-t", help="Only this latent table."),
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """List stored indexes with their measured recall and whether they are stale.
 

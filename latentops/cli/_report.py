@@ -31,7 +31,7 @@ def report(
     ),
     n_items: int = typer.Option(4, "--n-items", help="Items per edit strip and traversal grid."),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Write a self-contained HTML report of a model and its latent table (opens offline).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import typer
 
@@ -61,7 +60,7 @@ def serve(
     name: str = typer.Option("latentops", "--name", help="Deployment name (flow/NAME)."),
     limit: int = typer.Option(None, "--limit", help="Most flow runs this process runs at once."),
     device: str = DeviceOpt,
-    store: Path = StoreOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Serve scheduled deployments: incremental encode, and refit when a table gains a version.
 
