@@ -17,7 +17,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     """Run the selected benchmarks; exit non-zero if any of them failed."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. latent")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()

@@ -25,7 +25,9 @@ from latentops.tasks._common import current_run_id, load_model
 UNSUPERVISED = ("pca", "sefa")
 
 
-def _load_snapshot(store: Store, table: str, version: int | None) -> tuple[np.ndarray, dict[str, np.ndarray], int, dict]:
+def _load_snapshot(
+    store: Store, table: str, version: int | None
+) -> tuple[np.ndarray, dict[str, np.ndarray], int, dict]:
     latents = store.latent_table(table)
     version = latents.version if version is None else version
     snap = latents.read(version=version)
@@ -34,7 +36,12 @@ def _load_snapshot(store: Store, table: str, version: int | None) -> tuple[np.nd
 
 
 def _register(
-    store: Store, name: str, direction: Direction, table: str, version: int, card: dict,
+    store: Store,
+    name: str,
+    direction: Direction,
+    table: str,
+    version: int,
+    card: dict,
     label_spec: dict[str, Any] | None,
     parent: str | None = None,
 ) -> str:
@@ -93,7 +100,9 @@ def fit_and_register(
             for d in found
         ]
     if label is None:
-        raise InvalidInputError(f"method {method!r} is supervised: pass --label, e.g. --label shape==2")
+        raise InvalidInputError(
+            f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
+        )
     y, spec = parse_label(label, columns)
     direction = fit_direction(z, y, method=method, label=label, **params)
     return [_register(store, name, direction, table, version, card, spec, parent)]
