@@ -1,5 +1,9 @@
 """Evaluation flows: train a judge, score direction edits (the scorecard), score disentanglement.
 
+The scorecard's heavy work (edit, decode, judge) runs as chunked tasks through the flow's
+task runner, so ``evaluate_flow.with_options(task_runner=make_task_runner("dask"))`` shards
+it over a Dask cluster with the same scores as in this process.
+
 Every score row is written with its run id and full protocol (judge name@version and sha256,
 estimator, seed, strength grid, item count, code version), so one metric name never stands
 for two computations.
@@ -8,15 +12,21 @@ for two computations.
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture, wait
 
+from latentops._progress import progress_bar
 from latentops.errors import InvalidInputError
+from latentops.flows.runners import runner_width
 from latentops.refs import check_name
 from latentops.storage import Store
 from latentops.storage.scores import ScoresTable
-from latentops.tasks._common import current_run_id
+from latentops.tasks._common import current_run_id, transient_retries
+from latentops.tasks._scorecard import Part
 from latentops.tasks.edit import (
     DEFAULT_STRENGTHS,
     check_grid,
@@ -27,9 +37,10 @@ from latentops.tasks.edit import (
 from latentops.tasks.evaluate import (
     METRICS,
     check_evaluation,
-    score_direction,
+    score_chunk,
     score_disentanglement,
     train_judge,
+    write_scorecard,
 )
 
 JUDGE_DATA = {"dsprites": {"image_size": 32, "n_items": 20_000}, "digits": {}}
@@ -63,6 +74,28 @@ def _run_id() -> str:
     return current_run_id() or str(uuid.uuid4())
 
 
+def _in_flight(parallel: int | None) -> int:
+    """Chunks in flight: ``parallel``, else one per Dask worker thread (one under threads)."""
+    if parallel is None:
+        ctx = FlowRunContext.get()
+        return runner_width(ctx.task_runner if ctx else None)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise InvalidInputError(f"parallel={parallel!r} must be None (auto) or an int >= 1")
+    return parallel
+
+
+def _check_sizes(chunk_size: int, batch_size: int, ppl_items: int, ppl_eps: float) -> None:
+    for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{name}={value!r} must be a positive int")
+    if isinstance(ppl_items, bool) or not isinstance(ppl_items, int) or ppl_items < 0:
+        raise InvalidInputError(f"ppl_items={ppl_items!r} must be an int >= 0 (0 skips smoothness)")
+    if not ppl_eps > 0:
+        raise InvalidInputError(
+            f"ppl_eps={ppl_eps!r} must be a small positive strength step, e.g. 0.01"
+        )
+
+
 @flow(name="evaluate")
 def evaluate_flow(
     table: str,
@@ -80,18 +113,23 @@ def evaluate_flow(
     ppl_items: int = 128,
     ppl_eps: float = 1e-2,
     device: str | None = None,
+    chunk_size: int = 2048,
+    parallel: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Scorecard per (direction, strength) with a judge; rows go to the scores table."""
+    """Scorecard per (direction, strength) with a judge; rows go to the scores table.
+
+    Each direction's items are scored in chunks of ``chunk_size`` through the flow's task
+    runner (``parallel`` in flight; default one per Dask worker thread, else one), then
+    merged and written in one commit per direction. Chunking changes no score beyond float
+    rounding, so it is not part of the protocol.
+    """
     root = str(Store.open(store).root)
     grid = sorted(
         check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths", min_size=2)
     )
-    if isinstance(ppl_items, bool) or not isinstance(ppl_items, int) or ppl_items < 0:
-        raise InvalidInputError(f"ppl_items={ppl_items!r} must be an int >= 0 (0 skips smoothness)")
-    if not ppl_eps > 0:
-        raise InvalidInputError(
-            f"ppl_eps={ppl_eps!r} must be a small positive strength step, e.g. 0.01"
-        )
+    _check_sizes(chunk_size, batch_size, ppl_items, ppl_eps)
+    width = _in_flight(parallel)
     snap, card = pin_snapshot(Store.open(root), table, table_version)
     refs = resolve_directions(Store.open(root), directions, card, table)
     judge_ref, _ = check_evaluation(Store.open(root), card, judge, refs, target)
@@ -101,22 +139,59 @@ def evaluate_flow(
     run_id = _run_id()
     selection = {"where": where, "sample": sample, "seed": seed}
 
+    # Transform: every (direction, chunk) is one task, ``width`` of them in flight.
+    score = score_chunk.with_options(**transient_retries())
+    jobs = [(ref, start) for ref in refs for start in range(0, len(ids), chunk_size)]
+    parts: dict[str, list[Part]] = {ref: [] for ref in refs}
+    pending: deque[tuple[str, int, PrefectFuture]] = deque()
+
+    def collect() -> None:
+        ref, n, future = pending.popleft()
+        parts[ref].append(future.result())
+        bar.advance(n)
+
+    with progress_bar(f"evaluate {table}", len(refs) * len(ids), progress) as bar:
+        try:
+            for ref, start in jobs:
+                chunk = ids[start : start + chunk_size]
+                future = score.submit(
+                    root,
+                    table,
+                    snap.version,
+                    ref,
+                    judge_ref,
+                    chunk,
+                    start,
+                    grid,
+                    target=target,
+                    seed=seed,
+                    batch_size=batch_size,
+                    device=device,
+                    ppl_items=ppl_items,
+                    ppl_eps=ppl_eps,
+                )
+                pending.append((ref, len(chunk), future))
+                if len(pending) >= width:
+                    collect()
+            while pending:
+                collect()
+        finally:
+            wait([future for _, _, future in pending])  # no task outlives a failed flow
+
+    # Load: one insert-if-absent commit per direction, keyed by this run.
     results = [
-        score_direction(
+        write_scorecard(
             root,
             table,
             snap.version,
             ref,
             judge_ref,
-            ids,
+            parts[ref],
             grid,
             run_id,
             target=target,
             seed=seed,
             selection=selection,
-            batch_size=batch_size,
-            device=device,
-            ppl_items=ppl_items,
             ppl_eps=ppl_eps,
             calibrate=calibrate,
         )

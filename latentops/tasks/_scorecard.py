@@ -3,11 +3,15 @@
 ``Scorecard.add`` edits a batch of items at every strength, decodes them, runs the judge
 once per decoded image and keeps only small accumulators (responses (S, N), feature
 moments, pixel-change sums), so images are never held for more than one batch.
-``finish`` turns them into {(metric, strength): (value, estimator, params)}.
+``part()`` hands those accumulators over as a picklable :class:`Part`; parts of consecutive
+item runs (chunks scored on different workers) merge with :func:`merge_parts`, and
+:func:`finish_scorecard` turns them into {(metric, strength): (value, estimator, params)}.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,6 +61,49 @@ def resolve_target(
     return spec["column"], np.asarray(weights, np.float64), spec["expr"]
 
 
+@dataclass
+class Part:
+    """What a Scorecard accumulated over the items at positions [offset, offset + n)."""
+
+    offset: int  # position of the first item in the whole selection
+    n: int
+    resp: np.ndarray  # (S, n) judge response of the edits
+    resp_base: np.ndarray  # (n,) of the unedited decodes
+    pred: dict[str, np.ndarray]  # (S, n) expected class index per attribute
+    pred_base: dict[str, np.ndarray]  # (n,) each
+    logp: np.ndarray  # (S, n) log N(z_edit; 0, I)
+    moments: list[np.ndarray]  # feature sum (S+1, f), outer-product sum (S+1, f, f)
+    sums: dict[str, Any]  # pixel / locality / cycle sums, see Scorecard.__init__
+    ppl: np.ndarray | None  # (2, k, f) feature pairs of the path-length items, if any
+
+
+def merge_parts(parts: Sequence[Part]) -> Part:
+    """One Part from parts that tile consecutive item runs (given in any order)."""
+    if not parts:
+        raise InvalidInputError("no scorecard parts to merge; score at least one chunk of items")
+    parts = sorted(parts, key=lambda p: p.offset)
+    for a, b in zip(parts, parts[1:], strict=False):
+        if b.offset != a.offset + a.n:
+            raise InvalidInputError(
+                f"scorecard parts must tile the item selection, but items "
+                f"[{a.offset}, {a.offset + a.n}) are followed by a part at offset {b.offset}; "
+                "pass every chunk of the selection exactly once"
+            )
+    ppl = [p.ppl for p in parts if p.ppl is not None]
+    return Part(
+        offset=parts[0].offset,
+        n=sum(p.n for p in parts),
+        resp=np.concatenate([p.resp for p in parts], 1),
+        resp_base=np.concatenate([p.resp_base for p in parts]),
+        pred={k: np.concatenate([p.pred[k] for p in parts], 1) for k in parts[0].pred},
+        pred_base={k: np.concatenate([p.pred_base[k] for p in parts]) for k in parts[0].pred},
+        logp=np.concatenate([p.logp for p in parts], 1),
+        moments=[sum(p.moments[i] for p in parts) for i in range(2)],
+        sums={k: sum(p.sums[k] for p in parts) for k in parts[0].sums},
+        ppl=np.concatenate(ppl, 1) if ppl else None,
+    )
+
+
 class Judged:
     """A judge plus the attribute it watches: one forward pass gives features and predictions."""
 
@@ -80,7 +127,12 @@ class Judged:
 
 
 class Scorecard:
-    """Streaming scorecard of one direction: feed item batches with ``add``, then ``finish``."""
+    """Streaming scorecard of one direction: feed item batches with ``add``, then ``finish``.
+
+    ``offset`` is the position of this scorecard's first item in the whole selection, so a
+    chunk scored on its own draws the same path-length strengths, for the same items, as
+    one scorecard fed the whole selection in order.
+    """
 
     def __init__(
         self,
@@ -93,13 +145,19 @@ class Scorecard:
         ppl_items: int,
         ppl_eps: float,
         seed: int,
+        offset: int = 0,
     ) -> None:
         self.judged, self.net, self.dev, self.grid = judged, net, dev, grid  # grid (S,)
         self.u = torch.from_numpy(v / np.linalg.norm(v)).float()  # (d,)
         zero = np.flatnonzero(grid == 0.0)
         self.base = int(zero[0]) if len(zero) else None  # strength 0 doubles as the baseline
-        self.ppl_left, self.ppl_eps = ppl_items, ppl_eps
-        self.rng = np.random.default_rng(seed)
+        self.ppl_eps, self.offset = ppl_eps, offset
+        lo, hi = float(grid.min()), float(grid.max()) - ppl_eps
+        # The first ppl_items items of the selection get one random strength each, drawn in
+        # item order from the seed; a chunk reads its slice of the same draw.
+        self.ppl_t = (
+            np.random.default_rng(seed).uniform(lo, hi, size=ppl_items) if hi > lo else np.zeros(0)
+        )  # (ppl_items,)
         self.resp: list[np.ndarray] = []  # (S, B) per batch
         self.resp_base: list[np.ndarray] = []  # (B,)
         self.pred: dict[str, list[np.ndarray]] = {}
@@ -160,12 +218,11 @@ class Scorecard:
 
     def _ppl_and_cycle(self, z: torch.Tensor, xs: torch.Tensor, xb: torch.Tensor) -> None:
         """On the first ``ppl_items`` items: path length at random strengths, re-encode cycle."""
-        k = min(self.ppl_left, z.shape[0])
-        lo, hi = float(self.grid.min()), float(self.grid.max()) - self.ppl_eps
-        if k == 0 or hi <= lo:
+        first = self.offset + self.n  # selection position of this batch's first item
+        k = max(0, min(len(self.ppl_t) - first, z.shape[0]))
+        if k == 0:
             return
-        self.ppl_left -= k
-        t = torch.from_numpy(self.rng.uniform(lo, hi, size=k)).float()[:, None]  # (k, 1)
+        t = torch.from_numpy(self.ppl_t[first : first + k]).float()[:, None]  # (k, 1)
         za = z[:k] + t * self.u  # (k, d)
         x = self._decode(torch.cat([za, za + self.ppl_eps * self.u]))  # (2k, C, H, W)
         self.ppl.append(self.judged(x)[0].reshape(2, k, -1))
@@ -180,70 +237,95 @@ class Scorecard:
         self.sums["off"] += off.sum(1).numpy()
         self.sums["cycle_n"] += k
 
+    def part(self) -> Part:
+        """The accumulators so far, as a picklable Part (merge parts with merge_parts)."""
+        if self.n == 0 or self.moments is None:
+            raise InvalidInputError("the scorecard has no items yet; add at least one batch")
+        return Part(
+            offset=self.offset,
+            n=self.n,
+            resp=np.concatenate(self.resp, 1),
+            resp_base=np.concatenate(self.resp_base),
+            pred={k: np.concatenate(v, 1) for k, v in self.pred.items()},
+            pred_base={k: np.concatenate(v) for k, v in self.pred_base.items()},
+            logp=np.concatenate(self.logp, 1),
+            moments=list(self.moments),
+            sums={k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.sums.items()},
+            ppl=np.concatenate(self.ppl, 1) if self.ppl else None,
+        )
+
     def finish(self, logp_data: np.ndarray, calibrate: float | None) -> tuple[Values, list[str]]:
         """{(metric, strength or None): (value, estimator, params)} and why any were left out."""
-        grid, n, out, skipped = self.grid, self.n, {}, []
+        return finish_scorecard(
+            self.part(), self.grid, self.judged.attr, self.ppl_eps, logp_data, calibrate
+        )
 
-        def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
-            out[(metric, strength)] = (float(value), estimator(metric), params)
 
-        resp = np.concatenate(self.resp, 1)  # (S, N)
-        delta = resp - np.concatenate(self.resp_base)[None]  # (S, N)
-        pred = {k: np.concatenate(v, 1) for k, v in self.pred.items()}  # (S, N) each
-        before = {k: np.concatenate(v) for k, v in self.pred_base.items()}  # (N,) each
-        off = off_target_matrix(before, pred, self.judged.attr)  # matrix (A, S)
-        logp = np.concatenate(self.logp, 1)  # (S, N)
-        mu = self.moments[0] / n  # (S+1, f); the last row is the real images
-        cov = (self.moments[1] - n * np.einsum("sf,sg->sfg", mu, mu)) / max(n - 1, 1)
-        cyc, sums = self.sums["cycle_n"], self.sums
-        for i, s in enumerate(grid.tolist()):
-            put("target.mean", s, resp[i].mean())
-            put("target.delta", s, delta[i].mean())
-            for a, name in enumerate(off["attributes"]):
-                put(f"off_target.{name}", s, off["matrix"][a, i])
-            if off["attributes"]:
-                put("off_target.max", s, off["matrix"][:, i].max())
-            put("preservation.pixel_mse", s, sums["pix"][i] / n)
-            if cyc:
-                put("preservation.latent_on_axis", s, sums["on"][i] / cyc, n_items=cyc)
-                put("preservation.latent_off_axis", s, sums["off"][i] / cyc, n_items=cyc)
-            if sums["loc_n"][i]:
-                put("locality", s, sums["loc"][i] / sums["loc_n"][i])
-            try:
-                put(
-                    "fidelity.frechet",
-                    s,
-                    frechet_distance_from_stats(mu[i], cov[i], mu[-1], cov[-1]),
-                )
-            except InvalidInputError as exc:  # too few items for the feature covariance
-                skipped.append(f"fidelity.frechet at {s}: {exc}")
-            prior = prior_plausibility(logp[i], logp_data)
-            put("prior.log_p_mean", s, logp[i].mean())
-            put("prior.median_percentile", s, prior["median_percentile"], n_data=len(logp_data))
-            put("prior.frac_below_data_p1", s, prior["frac_below_data_p1"], n_data=len(logp_data))
-        put("fidelity.recon_mse", 0.0, sums["recon"] / n)
-        dose = dose_response(grid, resp)
-        put("strength.slope", None, dose["slope"])
-        put("strength.spearman", None, dose["spearman"])
-        put("strength.item_spearman", None, dose["item_spearman_mean"])
-        put("linearity.r2", None, dose["r2"])
-        if self.ppl:
-            feats = np.concatenate(self.ppl, 1)  # (2, n_ppl, f)
-            ppl = path_length(feats, self.ppl_eps)["path_length"]
-            put("smoothness.ppl", None, ppl, eps=self.ppl_eps, n_items=int(feats.shape[1]))
-        else:
-            skipped.append("smoothness.ppl: no items or a strength grid narrower than eps")
-        if calibrate is not None:
-            s_grid, r_grid = grid, resp
-            if self.base is None:  # measure from the decoded unedited latents, not a guess
-                s_grid = np.append(grid, 0.0)
-                r_grid = np.vstack([resp, np.concatenate(self.resp_base)[None]])
-            try:
-                s_cal = calibrate_strength(s_grid, r_grid, calibrate)
-                put("calibration.strength", None, s_cal, target_delta=calibrate)
-            except InvalidInputError as exc:  # the grid cannot reach the requested change
-                skipped.append(f"calibration.strength: {exc}")
-        return out, skipped
+def finish_scorecard(
+    part: Part,
+    grid: np.ndarray,
+    attr: str,
+    ppl_eps: float,
+    logp_data: np.ndarray,
+    calibrate: float | None,
+) -> tuple[Values, list[str]]:
+    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,))."""
+    n, out, skipped = part.n, {}, []
+
+    def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
+        out[(metric, strength)] = (float(value), estimator(metric), params)
+
+    resp = part.resp  # (S, N)
+    delta = resp - part.resp_base[None]  # (S, N)
+    off = off_target_matrix(part.pred_base, part.pred, attr)  # matrix (A, S)
+    logp = part.logp  # (S, N)
+    mu = part.moments[0] / n  # (S+1, f); the last row is the real images
+    cov = (part.moments[1] - n * np.einsum("sf,sg->sfg", mu, mu)) / max(n - 1, 1)
+    sums = part.sums
+    cyc = sums["cycle_n"]
+    for i, s in enumerate(grid.tolist()):
+        put("target.mean", s, resp[i].mean())
+        put("target.delta", s, delta[i].mean())
+        for a, name in enumerate(off["attributes"]):
+            put(f"off_target.{name}", s, off["matrix"][a, i])
+        if off["attributes"]:
+            put("off_target.max", s, off["matrix"][:, i].max())
+        put("preservation.pixel_mse", s, sums["pix"][i] / n)
+        if cyc:
+            put("preservation.latent_on_axis", s, sums["on"][i] / cyc, n_items=cyc)
+            put("preservation.latent_off_axis", s, sums["off"][i] / cyc, n_items=cyc)
+        if sums["loc_n"][i]:
+            put("locality", s, sums["loc"][i] / sums["loc_n"][i])
+        try:
+            put("fidelity.frechet", s, frechet_distance_from_stats(mu[i], cov[i], mu[-1], cov[-1]))
+        except InvalidInputError as exc:  # too few items for the feature covariance
+            skipped.append(f"fidelity.frechet at {s}: {exc}")
+        prior = prior_plausibility(logp[i], logp_data)
+        put("prior.log_p_mean", s, logp[i].mean())
+        put("prior.median_percentile", s, prior["median_percentile"], n_data=len(logp_data))
+        put("prior.frac_below_data_p1", s, prior["frac_below_data_p1"], n_data=len(logp_data))
+    put("fidelity.recon_mse", 0.0, sums["recon"] / n)
+    dose = dose_response(grid, resp)
+    put("strength.slope", None, dose["slope"])
+    put("strength.spearman", None, dose["spearman"])
+    put("strength.item_spearman", None, dose["item_spearman_mean"])
+    put("linearity.r2", None, dose["r2"])
+    if part.ppl is not None:
+        ppl = path_length(part.ppl, ppl_eps)["path_length"]  # feature pairs (2, n_ppl, f)
+        put("smoothness.ppl", None, ppl, eps=ppl_eps, n_items=int(part.ppl.shape[1]))
+    else:
+        skipped.append("smoothness.ppl: no items or a strength grid narrower than eps")
+    if calibrate is not None:
+        s_grid, r_grid = grid, resp
+        if not (grid == 0.0).any():  # measure from the decoded unedited latents, not a guess
+            s_grid = np.append(grid, 0.0)
+            r_grid = np.vstack([resp, part.resp_base[None]])
+        try:
+            s_cal = calibrate_strength(s_grid, r_grid, calibrate)
+            put("calibration.strength", None, s_cal, target_delta=calibrate)
+        except InvalidInputError as exc:  # the grid cannot reach the requested change
+            skipped.append(f"calibration.strength: {exc}")
+    return out, skipped
 
 
 # How each metric is computed; stored with every score next to the run's shared protocol.

@@ -1,13 +1,16 @@
 """Evaluation tasks: train a judge, score a direction's edits with it, score disentanglement.
 
-One scorecard task per direction streams all selected items through the Scorecard in
-batches; each task writes its rows in one atomic commit, with the run id and protocol.
+A direction's scorecard is computed in chunks of items (``score_chunk``, one task per chunk,
+any worker: the model and judge load once per worker process) that return mergeable
+accumulators; ``write_scorecard`` merges them and writes the rows in one atomic,
+insert-if-absent commit with the run id and protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -36,7 +39,14 @@ from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import assign_split, factor_columns
 from latentops.storage.scores import Protocol, Score, ScoreSource, ScoresTable, build_score_rows
 from latentops.tasks._common import current_run_id, open_dataset
-from latentops.tasks._scorecard import Judged, Scorecard, resolve_target
+from latentops.tasks._scorecard import (
+    Judged,
+    Part,
+    Scorecard,
+    finish_scorecard,
+    merge_parts,
+    resolve_target,
+)
 from latentops.tasks.edit import (
     RETRY,
     decoder_for,
@@ -169,39 +179,50 @@ def check_evaluation(
     return judge_card["ref"], targets
 
 
+@lru_cache(maxsize=4)
+def _judge(store_root: str, ref: str, sha256: str, device: str) -> tuple[AttributePredictor, dict]:
+    # sha256 is part of the key so a re-registered name never serves stale weights.
+    judge, card = JudgeRegistry(Store.open(store_root).root).load(ref, device)
+    return fast_layout(judge), card
+
+
+def load_judge(store: Store, ref: str, dev: torch.device) -> tuple[AttributePredictor, dict]:
+    """Load judge ``ref`` once per worker process and device (later calls hit the cache)."""
+    card = JudgeRegistry(store.root).card(ref)
+    return _judge(str(store.root), card["ref"], card["sha256"], str(dev))
+
+
 @task(cache_policy=NO_CACHE, **RETRY)
-def score_direction(
+def score_chunk(
     store_path: str,
     table: str,
     version: int,
     direction: str,
     judge: str,
     item_ids: np.ndarray,
+    offset: int,
     strengths: list[float],
-    run_id: str,
     target: str | None = None,
     seed: int = 0,
-    selection: dict[str, Any] | None = None,
     batch_size: int = 256,
     device: str | None = None,
     ppl_items: int = 128,
     ppl_eps: float = 1e-2,
-    calibrate: float | None = 1.0,
-) -> dict[str, Any]:
-    """Edit, decode and judge ``item_ids`` along ``direction``; write its scorecard rows."""
+) -> Part:
+    """Edit, decode and judge one chunk of items (selection positions from ``offset``).
+
+    Writes nothing: the flow merges the chunks' parts and ``write_scorecard`` commits once,
+    so a retried or re-run chunk can never add rows.
+    """
     store = Store.open(store_path)
     snap, card = pin_snapshot(store, table, version)
     net, dev = decoder_for(store, card, device)
     model_card = store.models.card(card["model"])
-    judge_net, judge_card = JudgeRegistry(store.root).load(judge, dev)
-    judge_net = fast_layout(judge_net)
+    judge_net, judge_card = load_judge(store, judge, dev)
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
-    attr, weights, expr = resolve_target(
-        target, lineage.label_spec, judge_card["factors"], direction
-    )
+    attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
     data = open_dataset(model_card["dataset"], model_card["train"].get("dataset_options", {}))
-
     scorecard = Scorecard(
         Judged(judge_net, attr, weights),
         net,
@@ -211,20 +232,50 @@ def score_direction(
         ppl_items=ppl_items,
         ppl_eps=ppl_eps,
         seed=seed,
+        offset=offset,
     )
     z = rows_of(snap, item_ids)  # (N, d)
     for batch in data.batches(batch_size, item_ids):
         start = scorecard.n
         scorecard.add(z[start : start + len(batch.item_id)], batch.x)
+    return scorecard.part()
+
+
+@task(cache_policy=NO_CACHE, **RETRY)
+def write_scorecard(
+    store_path: str,
+    table: str,
+    version: int,
+    direction: str,
+    judge: str,
+    parts: list[Part],
+    strengths: list[float],
+    run_id: str,
+    target: str | None = None,
+    seed: int = 0,
+    selection: dict[str, Any] | None = None,
+    ppl_eps: float = 1e-2,
+    calibrate: float | None = 1.0,
+) -> dict[str, Any]:
+    """Merge a direction's chunk parts into its scorecard and insert the rows once per run."""
+    store = Store.open(store_path)
+    snap, card = pin_snapshot(store, table, version)
+    model_card = store.models.card(card["model"])
+    judge_card = JudgeRegistry(store.root).card(judge)
+    _, lineage, _ = store.directions.get(direction)
+    attr, _, expr = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
+    data = open_dataset(model_card["dataset"], model_card["train"].get("dataset_options", {}))
+    part = merge_parts(parts)
+    grid = np.asarray(strengths, np.float64)
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)
-    values, skipped = scorecard.finish(logp_data, calibrate)
+    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate)
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
 
     shared = Protocol(
         estimator="",
         seed=seed,
-        n_items=int(len(item_ids)),
+        n_items=int(part.n),
         strength_grid=tuple(float(s) for s in strengths),
         judge=judge_card["ref"],
         judge_sha256=judge_card["sha256"],
