@@ -63,3 +63,17 @@ def record_directions(root: str, refs: list[str], parents: dict[str, Any]) -> No
             },
             payload={"parent": parents.get(ref)},
         )
+
+
+def record_scorecards(root: str, judge: str, runs: dict[str, str]) -> None:
+    """Artifact naming the evaluate run that scored each direction version with ``judge``."""
+    if not runs:
+        return
+    create_table_artifact(
+        [
+            {"store": root, "direction": ref, "judge": judge, "run_id": run}
+            for ref, run in runs.items()
+        ],
+        key=artifact_key("scorecards", judge),
+        description=f"{len(runs)} direction version(s) scored with {judge} by this run",
+    )

@@ -1,12 +1,17 @@
-"""Deployments: a scheduled incremental encode, and a refit triggered by new table versions.
+"""Deployments: a scheduled incremental encode, a refit on new table versions, a re-evaluate
+on new direction versions.
 
 ``latentops serve`` builds these and serves them from one process; infra/prefect.yaml declares
-the same two for ``prefect deploy`` onto a work pool.
+the same three for ``prefect deploy`` onto a work pool.
 
-    encode-new-items/<name>    interval or cron; each run encodes only items not in the table,
-                               then emits ``latentops.latents.updated`` if it added rows
-    refit-directions/<name>    runs on that event (for this store): refits every direction
-                               fitted on an older version of its table (idempotent)
+    encode-new-items/<name>       interval or cron; each run encodes only items not in the
+                                  table, then emits ``latentops.latents.updated`` if it added rows
+    refit-directions/<name>       runs on that event (for this store): refits every direction
+                                  fitted on an older version of its table (idempotent), and
+                                  emits ``latentops.direction.registered`` per new version
+    reevaluate-directions/<name>  runs on that event (for this store), when a judge is given:
+                                  scores each direction's newest version the judge has not
+                                  scored yet (idempotent)
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ from typing import Any
 from prefect import flow
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
+from prefect.task_runners import TaskRunner
 
 from latentops.errors import InvalidInputError
-from latentops.flows._lineage import LATENTS_UPDATED
+from latentops.flows._lineage import DIRECTION_REGISTERED, LATENTS_UPDATED
 from latentops.flows.encode import encode_flow
-from latentops.flows.params import EncodeSpec
+from latentops.flows.params import EncodeSpec, RunnerOptions
+from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
 from latentops.flows.refit import refit_flow
 from latentops.flows.runners import make_task_runner
 from latentops.storage import Store
+from latentops.storage.judges import JudgeRegistry
 
 
 def dataset_for(
@@ -37,16 +45,17 @@ def dataset_for(
     return dataset, {**(trained if same else {}), **options}
 
 
+def _runner(options: RunnerOptions) -> TaskRunner:
+    return make_task_runner(options.kind, address=options.address, n_workers=options.n_workers)
+
+
 @flow(name="encode-new-items")
 def encode_new_items(spec: EncodeSpec, store: str | None = None) -> dict[str, Any]:
     """Encode the items of ``spec``'s dataset that are not in its latent table yet."""
     root = str(Store.open(store).root)
     card = Store.open(root).models.card(spec.model)  # NAME follows the latest version
     dataset, options = dataset_for(card, spec.dataset, spec.options.as_dict())
-    runner = make_task_runner(
-        spec.runner.kind, address=spec.runner.address, n_workers=spec.runner.n_workers
-    )
-    return encode_flow.with_options(task_runner=runner)(
+    return encode_flow.with_options(task_runner=_runner(spec.runner))(
         dataset=dataset,
         model=card["ref"],
         table=spec.table,
@@ -66,8 +75,13 @@ def build_deployments(
     interval: float | None = None,
     cron: str | None = None,
     refit: bool = True,
+    reevaluate: ReevaluateSpec | None = None,
 ) -> list[RunnerDeployment]:
-    """The encode deployment (every ``interval`` s or on ``cron``) and, with ``refit``, refit."""
+    """The encode deployment (every ``interval`` s or on ``cron``), refit, and re-evaluate.
+
+    ``refit`` adds the refit deployment; ``reevaluate`` (a judge and its scorecard settings)
+    adds the re-evaluate deployment.
+    """
     if interval is not None and cron is not None:
         raise InvalidInputError("give an encode interval or a cron schedule, not both")
     if interval is not None and interval <= 0:
@@ -75,7 +89,10 @@ def build_deployments(
     root = str(Store.open(store).root)
     # Fail now, not at the first scheduled run: unknown model, runner or missing prefect-dask.
     Store.open(root).models.card(spec.model)
-    make_task_runner(spec.runner.kind, address=spec.runner.address, n_workers=spec.runner.n_workers)
+    _runner(spec.runner)
+    if reevaluate is not None:
+        JudgeRegistry(Store.open(root).root).card(reevaluate.judge)  # unknown judge
+        _runner(reevaluate.runner)
     common: dict[str, Any] = {
         "name": name,
         "concurrency_limit": 1,
@@ -102,6 +119,22 @@ def build_deployments(
                 triggers=[trigger],
                 parameters={"table": None, "store": root},
                 description=f"Refit stale directions when a latent table of {root} gains a version",
+                **common,
+            )
+        )
+    if reevaluate is not None:
+        trigger = DeploymentEventTrigger(
+            expect={DIRECTION_REGISTERED},
+            match={"prefect.resource.id": "latentops.direction.*", "latentops.store": root},
+            parameters={"spec": reevaluate.model_dump(), "store": root},
+        )
+        deployments.append(
+            reevaluate_flow.to_deployment(
+                triggers=[trigger],
+                parameters={"spec": reevaluate.model_dump(), "store": root},
+                description=(
+                    f"Score new direction versions of {root} with judge {reevaluate.judge}"
+                ),
                 **common,
             )
         )

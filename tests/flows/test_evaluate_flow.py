@@ -315,3 +315,35 @@ def test_digits_judge_is_a_versioned_classifier(judged):
     assert card["dataset"] == "digits" and card["config"]["image_size"] == 8
     print(f"\ndigits judge held-out accuracy: {card['metrics']['held_out_accuracy']}")
     assert card["metrics"]["held_out_accuracy"]["digit"] > 0.5  # chance is 0.1
+
+
+def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
+    import shutil
+
+    from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
+
+    root = str(tmp_path / "store")
+    shutil.copytree(judged[0].root, root)  # a private copy: other tests' scores stay as they are
+    store = Store.open(root)
+    specs = [
+        {"name": "posx", "method": "ridge", "label": "pos_x"},
+        {"name": "pc2", "method": "pca", "params": {"n_components": 1}},
+    ]
+    assert sorted(fit_directions_flow("bv", specs, store=root)) == ["pc2-pca0@1", "posx@2"]
+    spec = ReevaluateSpec(judge="judge", strengths=[-2.0, 0.0, 2.0], sample=32, seed=3)
+    first = reevaluate_flow(spec, store=root)
+    assert first["judge"] == "judge@1"
+    assert "posx@2" in first["evaluated"] and "posx@1" not in first["evaluated"]
+    # an unsupervised direction has no label for the judge: skipped with the reason, not failed
+    (pc,) = [s for s in first["skipped"] if s["ref"] == "pc2-pca0@1"]
+    assert "--target" in pc["reason"]
+    card = _scores(store, first["evaluated"]["posx@2"])
+    rows = [r for (d, _, _), r in card.items() if d == "posx@2"]
+    assert rows and all(r["judge"] == "judge@1" and r["n_items"] == 32 for r in rows)
+    _, lineage, _ = store.directions.get("posx@2")
+    assert {r["latent_table_version"] for r in rows} == {lineage.latent_table_version}
+    # every newest version now has a scorecard with judge@1: a second run evaluates nothing
+    before = ScoresTable(store.table_uri("scores")).read().num_rows
+    second = reevaluate_flow(spec, store=root)
+    assert second["evaluated"] == {} and second["skipped"] == first["skipped"]
+    assert ScoresTable(store.table_uri("scores")).read().num_rows == before
