@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from latentops.cli import _catalog, _edit, _pipeline, _query, _report, _serve
+from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve
 from latentops.cli._common import err_console
 from latentops.errors import LatentOpsError
 
@@ -30,6 +30,7 @@ app = typer.Typer(
 )
 _pipeline.register(app)
 _edit.register(app)
+_judges.register(app)
 _query.register(app)
 _serve.register(app)
 _report.register(app)

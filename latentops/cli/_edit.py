@@ -1,4 +1,4 @@
-"""CLI commands for edits and their evaluation: edit, interpolate, traverse, evaluate, judges, metrics."""
+"""CLI commands for edits and their evaluation: edit, interpolate, traverse, evaluate, metrics."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ import numpy as np
 import pyarrow as pa
 import typer
 
-from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card, show_table
+from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_table
 from latentops.errors import InvalidInputError
-
-judges_app = typer.Typer(
-    help="Evaluation models (judges) that score edits from pixels.", no_args_is_help=True
-)
 
 TableOpt = typer.Option(..., "--table", "-t", help="Latent table to edit (its model decodes).")
 WhereOpt = typer.Option(None, "--where", "-w", help='SQL filter over the table, e.g. "shape = 2".')
@@ -276,6 +272,14 @@ def evaluate(
     ),
     table_version: int = VersionOpt,
     batch_size: int = typer.Option(256, "--batch-size", help="Items per decode + judge batch."),
+    chunk_size: int = typer.Option(2048, "--chunk-size", help="Items per scoring task."),
+    runner: str = typer.Option(
+        "thread", "--runner", help="thread, or dask to shard scoring chunks over a Dask cluster."
+    ),
+    dask_address: str = typer.Option(
+        None, "--dask-address", help="Scheduler of an existing cluster (default: a local one)."
+    ),
+    dask_workers: int = typer.Option(2, "--dask-workers", help="Workers of the local cluster."),
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
@@ -284,6 +288,7 @@ def evaluate(
     Examples:
       latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge@1 -j dsprites-judge@1
       latentops evaluate -t dsprites_vae_v1 -d heart@2 -j dsprites-judge --target shape==2 --strengths -4:4:9
+      latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge -j dsprites-judge -n 20000 --runner dask --dask-workers 2
       latentops evaluate --run 6f1c…   (show a stored scorecard)
     """
     quiet_prefect()
@@ -292,12 +297,17 @@ def evaluate(
 
     if run is None:
         from latentops.flows.evaluate import evaluate_flow
+        from latentops.flows.runners import make_task_runner
 
         if not (table and direction and judge):
             raise InvalidInputError(
                 "pass --table, --direction and --judge (or --run RUN_ID to show one)"
             )
-        summary = evaluate_flow(
+        flow = evaluate_flow
+        if runner != "thread" or dask_address:
+            task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)
+            flow = evaluate_flow.with_options(task_runner=task_runner)
+        summary = flow(
             table,
             direction,
             judge,
@@ -311,6 +321,8 @@ def evaluate(
             table_version,
             batch_size,
             device=device,
+            chunk_size=chunk_size,
+            progress=True,
         )
         run = summary["run_id"]
         for ref, notes in summary["skipped"].items():
@@ -357,85 +369,10 @@ def metrics(
     console.print(f"[dim]run {out['run_id']} (protocol in the scores table)[/dim]")
 
 
-@judges_app.command("train")
-def judges_train(
-    dataset: str = typer.Option("dsprites", "--dataset", "-d", help="dsprites or digits."),
-    name: str = typer.Option(None, "--name", help="Registry name (default DATASET-judge)."),
-    image_size: int = typer.Option(None, "--image-size", help="dSprites resolution (default 32)."),
-    n_items: int = typer.Option(
-        None, "--n-items", help="dSprites training subset (default 20000)."
-    ),
-    upsample: int = typer.Option(None, "--upsample", help="digits: upsampling factor."),
-    epochs: int = typer.Option(4, "--epochs"),
-    lr: float = typer.Option(3e-3, "--lr"),
-    width: int = typer.Option(16, "--width", help="Channels of the first conv."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = DeviceOpt,
-    store: str | None = StoreOpt,
-) -> None:
-    """Train a judge (attribute predictor from pixels) and register it as NAME@next-version.
-
-    Match the resolution of the models it will judge (--image-size / --upsample).
-    Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 4
-    """
-    quiet_prefect()
-    from latentops.cli._pipeline import dataset_options
-    from latentops.flows.evaluate import JUDGE_DATA, train_judge_flow
-
-    opts = {
-        **JUDGE_DATA.get(dataset, {}),
-        **dataset_options(dataset, image_size, n_items, upsample),
-    }
-    with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
-        ref = train_judge_flow(
-            dataset, name, _store(store), opts, epochs, lr=lr, width=width, seed=seed, device=device
-        )
-    console.print(f"[green]registered[/green] {ref}")
-
-
-@judges_app.command("list")
-def judges_list(store: str | None = StoreOpt) -> None:
-    """List judge versions with their held-out accuracy.
-
-    Example: latentops judges list
-    """
-    import json
-
-    from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
-
-    table = JudgeRegistry(Store.open(store).root).list()
-    acc = [
-        ", ".join(
-            f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
-        )
-        for m in table["metrics_json"].to_pylist()
-    ]
-    cols = table.select(["name", "version", "dataset", "n_params", "created_at"])
-    show_table(cols.append_column("held_out_accuracy", pa.array(acc, pa.string())), title="judges")
-
-
-@judges_app.command("show")
-def judges_show(
-    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
-) -> None:
-    """Show a judge card (dataset, architecture, training, held-out accuracy).
-
-    Example: latentops judges show dsprites-judge@1
-    """
-    from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
-
-    card = JudgeRegistry(Store.open(store).root).card(ref)
-    card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
-    show_card(card, card["ref"])
-
-
 def register(app: typer.Typer) -> None:
-    """Attach these commands (and the ``judges`` group) to the root app."""
+    """Attach these commands to the root app."""
     app.command()(edit)
     app.command()(interpolate)
     app.command()(traverse)
     app.command()(evaluate)
     app.command()(metrics)
-    app.add_typer(judges_app, name="judges")

@@ -1,4 +1,4 @@
-"""``latentops serve``: run the encode + refit deployments against a Prefect server."""
+"""``latentops serve``: run the encode, refit and re-evaluate deployments against a Prefect server."""
 
 from __future__ import annotations
 
@@ -46,8 +46,23 @@ def serve(
         "--refit/--no-refit",
         help="Also serve the refit deployment (runs when a table gains a version).",
     ),
+    judge: str = typer.Option(
+        None,
+        "--judge",
+        "-j",
+        help="Also serve re-evaluate: score each new direction version with this judge "
+        "(NAME follows its latest version).",
+    ),
+    eval_strengths: str = typer.Option(
+        None, "--eval-strengths", help="Re-evaluate strength grid (default -3,-1.5,0,1.5,3)."
+    ),
+    eval_sample: int = typer.Option(
+        512, "--eval-sample", help="Re-evaluate: items per scorecard (seeded sample)."
+    ),
     runner: str = typer.Option(
-        "thread", "--runner", help="thread, or dask to shard encode chunks over a Dask cluster."
+        "thread",
+        "--runner",
+        help="thread, or dask to shard encode and scoring chunks over a Dask cluster.",
     ),
     dask_address: str = typer.Option(
         None, "--dask-address", help="dask: scheduler address (default: a LocalCluster per run)."
@@ -62,13 +77,15 @@ def serve(
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Serve scheduled deployments: incremental encode, and refit when a table gains a version.
+    """Serve deployments: incremental encode, refit when a table gains a version, re-evaluate.
 
+    Re-evaluate (with --judge) scores every new direction version the judge has not scored.
     Needs a Prefect server (PREFECT_API_URL); runs until interrupted.
 
     Examples:
       prefect server start &   export PREFECT_API_URL=http://127.0.0.1:4200/api
       latentops serve --model vae --encode-interval 3600
+      latentops serve --model vae --judge dsprites-judge --eval-strengths -3:3:7 --eval-sample 1024
       latentops serve --model vae@1 --dataset dsprites --n-items 50000 --encode-cron "0 * * * *"
       latentops serve --model emb --dataset file --path items.parquet --vector-column emb --id-column id
       latentops serve --model vae --runner dask --dask-address tcp://scheduler:8786
@@ -79,8 +96,10 @@ def serve(
     from prefect.settings import PREFECT_API_URL
     from pydantic import ValidationError
 
+    from latentops.cli._edit import parse_grid
     from latentops.flows.deployments import build_deployments
     from latentops.flows.params import DatasetOptions, EncodeSpec, RunnerOptions
+    from latentops.flows.reevaluate import ReevaluateSpec
 
     if not PREFECT_API_URL.value():
         raise InvalidInputError(
@@ -89,7 +108,17 @@ def serve(
         )
     if encode_interval is None and encode_cron is None:
         encode_interval = 3600.0
+    runner_options = {"kind": runner, "address": dask_address, "n_workers": dask_workers}
     try:
+        reevaluate = None
+        if judge is not None:
+            reevaluate = ReevaluateSpec(
+                judge=judge,
+                strengths=parse_grid(eval_strengths, "--eval-strengths"),
+                sample=eval_sample,
+                device=device,
+                runner=RunnerOptions(**runner_options),
+            )
         spec = EncodeSpec(
             model=model,
             dataset=dataset,
@@ -105,7 +134,7 @@ def serve(
                 vector_column=vector_column,
                 id_column=id_column,
             ),
-            runner=RunnerOptions(kind=runner, address=dask_address, n_workers=dask_workers),
+            runner=RunnerOptions(**runner_options),
         )
     except ValidationError as exc:
         raise InvalidInputError(f"bad serve option: {exc}") from None
@@ -116,6 +145,7 @@ def serve(
         interval=encode_interval,
         cron=encode_cron,
         refit=refit,
+        reevaluate=reevaluate,
     )
     for deployment in deployments:
         console.print(f"serving [green]{deployment.flow_name}/{deployment.name}[/green]")

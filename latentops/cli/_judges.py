@@ -1,0 +1,99 @@
+"""CLI commands for judges, the evaluation models that score edits: judges train|list|show."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import typer
+
+from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card, show_table
+
+judges_app = typer.Typer(
+    help="Evaluation models (judges) that score edits from pixels.", no_args_is_help=True
+)
+
+
+@judges_app.command("train")
+def judges_train(
+    dataset: str = typer.Option("dsprites", "--dataset", "-d", help="dsprites or digits."),
+    name: str = typer.Option(None, "--name", help="Registry name (default DATASET-judge)."),
+    image_size: int = typer.Option(None, "--image-size", help="dSprites resolution (default 32)."),
+    n_items: int = typer.Option(
+        None, "--n-items", help="dSprites training subset (default 20000)."
+    ),
+    upsample: int = typer.Option(None, "--upsample", help="digits: upsampling factor."),
+    epochs: int = typer.Option(4, "--epochs"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    width: int = typer.Option(16, "--width", help="Channels of the first conv."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DeviceOpt,
+    store: str | None = StoreOpt,
+) -> None:
+    """Train a judge (attribute predictor from pixels) and register it as NAME@next-version.
+
+    Match the resolution of the models it will judge (--image-size / --upsample).
+    Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 4
+    """
+    quiet_prefect()
+    from latentops.cli._pipeline import dataset_options
+    from latentops.flows.evaluate import JUDGE_DATA, train_judge_flow
+
+    opts = {
+        **JUDGE_DATA.get(dataset, {}),
+        **dataset_options(dataset, image_size, n_items, upsample),
+    }
+    with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
+        ref = train_judge_flow(
+            dataset,
+            name,
+            str(store) if store else None,
+            opts,
+            epochs,
+            lr=lr,
+            width=width,
+            seed=seed,
+            device=device,
+        )
+    console.print(f"[green]registered[/green] {ref}")
+
+
+@judges_app.command("list")
+def judges_list(store: str | None = StoreOpt) -> None:
+    """List judge versions with their held-out accuracy.
+
+    Example: latentops judges list
+    """
+    import json
+
+    from latentops.storage import Store
+    from latentops.storage.judges import JudgeRegistry
+
+    table = JudgeRegistry(Store.open(store).root).list()
+    acc = [
+        ", ".join(
+            f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
+        )
+        for m in table["metrics_json"].to_pylist()
+    ]
+    cols = table.select(["name", "version", "dataset", "n_params", "created_at"])
+    show_table(cols.append_column("held_out_accuracy", pa.array(acc, pa.string())), title="judges")
+
+
+@judges_app.command("show")
+def judges_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
+) -> None:
+    """Show a judge card (dataset, architecture, training, held-out accuracy).
+
+    Example: latentops judges show dsprites-judge@1
+    """
+    from latentops.storage import Store
+    from latentops.storage.judges import JudgeRegistry
+
+    card = JudgeRegistry(Store.open(store).root).card(ref)
+    card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
+    show_card(card, card["ref"])
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``judges`` group to the root app."""
+    app.add_typer(judges_app, name="judges")
