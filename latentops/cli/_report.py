@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect
@@ -16,12 +14,11 @@ def report(
     table: str = typer.Option(
         None, "--table", "-t", help="Latent table (default: the model's table)."
     ),
-    out: Path = typer.Option(
+    out: str = typer.Option(
         None,
         "--out",
         "-o",
-        file_okay=False,
-        help="Folder for report.html (default STORE/reports/NAME-vN).",
+        help="Folder or s3://bucket/prefix for report.html (default STORE/reports/NAME-vN).",
     ),
     color_by: str = typer.Option(
         None, "--color-by", help="Factor column colouring the latent map."
@@ -50,7 +47,7 @@ def report(
             store=str(store) if store else None,
             model=model,
             table=table,
-            out=str(out) if out else None,
+            out=out or None,
             color_by=color_by,
             options=options,
             device=device,
@@ -62,7 +59,11 @@ def report(
     )
     if missing:
         console.print(f"[dim]not computed yet: {', '.join(missing)}[/dim]")
-    console.print(f"open it: file://{summary['path']}")
+    path = summary["path"]
+    if path.startswith("s3://"):
+        console.print(f"fetch it: aws s3 cp {path} .")
+    else:
+        console.print(f"open it: file://{path}")
 
 
 def register(app: typer.Typer) -> None:

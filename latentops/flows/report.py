@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from latentops.refs import parse_ref
-from latentops.storage import Store
+from latentops.storage import Location, Store
 from latentops.tasks.artifacts import artifact_key, markdown_table, publish_link, publish_markdown
 from latentops.tasks.report import build_report, write_report
 
@@ -16,7 +15,7 @@ from latentops.tasks.report import build_report, write_report
 def default_out(root: str, model: str) -> str:
     """Where a report goes by default: ``<store>/reports/<model name>-v<version>/``."""
     ref = parse_ref(model, "model")
-    return str(Path(root) / "reports" / f"{ref.name}-v{ref.version}")
+    return str(Location.of(root).child("reports", f"{ref.name}-v{ref.version}"))
 
 
 @flow(name="report")
@@ -44,7 +43,7 @@ def report_flow(
     publish_link(
         key,
         f"latentops report of {built['model']}",
-        Path(path).as_uri(),
+        Location.of(path).link,
         f"{built['model']} report",
     )
     rows = [

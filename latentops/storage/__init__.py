@@ -1,5 +1,9 @@
-"""Storage: the only package that touches files (Delta tables, safetensors, DuckDB)."""
+"""Storage: the only package that touches files (Delta tables, safetensors, DuckDB).
 
+A store lives in a local folder or under ``s3://bucket/prefix`` (see ``Location``).
+"""
+
+from latentops.storage._location import Location, StoreAccessError
 from latentops.storage.catalog import DirectionCatalog, DirectionLineage
 from latentops.storage.latents import LatentTable, Lineage
 from latentops.storage.models import ModelRegistry
@@ -10,6 +14,8 @@ __all__ = [
     "DirectionLineage",
     "LatentTable",
     "Lineage",
+    "Location",
     "ModelRegistry",
     "Store",
+    "StoreAccessError",
 ]

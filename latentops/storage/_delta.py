@@ -1,10 +1,15 @@
-"""Thin, retrying helpers over deltalake: create, read, append, insert-if-absent merges."""
+"""Thin, retrying helpers over deltalake: create, read, append, insert-if-absent merges.
+
+Every table is addressed by a URI string (a local path or ``s3://...``); its deltalake
+``storage_options`` come from ``_location.storage_options_for`` and never hold credentials.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -12,6 +17,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from latentops.errors import CorruptArtifactError, NotFoundError, VersionConflictError
+from latentops.storage._location import StoreAccessError, access_error, storage_options_for
 
 MAX_COMMIT_ATTEMPTS = 25
 
@@ -24,17 +30,41 @@ def commit_props(run_id: str | None, operation: str) -> CommitProperties:
     return CommitProperties(custom_metadata=meta)
 
 
+@contextmanager
+def reaching(uri: str, action: str) -> Iterator[None]:
+    """Turn an object store's I/O failure (endpoint, bucket, credentials) into StoreAccessError.
+
+    deltalake raises OSError for network and credential failures and DeltaError for bad
+    tables; only the former is about reaching the store, so only that one is translated.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if not uri.startswith("s3://"):
+            raise
+        raise access_error(exc, action, uri) from None
+
+
+def delta_table(uri: str) -> DeltaTable:
+    """``DeltaTable(uri)`` with the location's storage options (raises deltalake's errors)."""
+    with reaching(uri, "open the Delta table"):
+        return DeltaTable(uri, storage_options=storage_options_for(uri))
+
+
 def exists(uri: str) -> bool:
     """True if a Delta table lives at ``uri``."""
-    return DeltaTable.is_deltatable(uri)
+    with reaching(uri, "look for a Delta table at"):
+        return DeltaTable.is_deltatable(uri, storage_options=storage_options_for(uri))
 
 
 def open_table(uri: str, version: int | None = None, *, what: str = "table") -> DeltaTable:
     """Open a Delta table (optionally as of ``version``) or raise NotFoundError."""
     try:
-        table = DeltaTable(uri)
+        table = delta_table(uri)
     except TableNotFoundError:
         raise NotFoundError(f"{what} does not exist at {uri}") from None
+    except StoreAccessError:
+        raise
     except (DeltaError, OSError) as exc:
         raise CorruptArtifactError(
             f"{what} at {uri} cannot be read as a Delta table: {exc}"
@@ -54,19 +84,21 @@ def create(uri: str, schema: pa.Schema, card: dict[str, Any], run_id: str | None
     """Create the table if absent (racing creators are fine); return it."""
     for attempt in range(MAX_COMMIT_ATTEMPTS):
         if exists(uri):
-            return DeltaTable(uri)
+            return delta_table(uri)
         try:
-            return DeltaTable.create(
-                uri,
-                schema,
-                mode="ignore",
-                description=json.dumps(card, sort_keys=True),
-                commit_properties=commit_props(run_id, "create"),
-            )
+            with reaching(uri, "create the Delta table"):
+                return DeltaTable.create(
+                    uri,
+                    schema,
+                    mode="ignore",
+                    description=json.dumps(card, sort_keys=True),
+                    commit_properties=commit_props(run_id, "create"),
+                    storage_options=storage_options_for(uri),
+                )
         except (CommitFailedError, DeltaError):
             # Another process created it between our check and our commit.
             time.sleep(0.01 * (attempt + 1))
-    return DeltaTable(uri)
+    return delta_table(uri)
 
 
 def dataset(table: DeltaTable) -> Any:
@@ -140,18 +172,19 @@ def insert_new(uri: str, data: pa.Table, match: str, run_id: str | None, operati
     """Insert rows of ``data`` whose key (``match`` predicate on t/s) is absent; return count."""
 
     def attempt() -> int:
-        table = DeltaTable(uri)
-        metrics = (
-            table.merge(
-                data,
-                predicate=match,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=commit_props(run_id, operation),
+        table = delta_table(uri)
+        with reaching(uri, "commit to"):
+            metrics = (
+                table.merge(
+                    data,
+                    predicate=match,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit_props(run_id, operation),
+                )
+                .when_not_matched_insert_all()
+                .execute()
             )
-            .when_not_matched_insert_all()
-            .execute()
-        )
         return int(metrics["num_target_rows_inserted"])
 
     return retry_commit(attempt, f"writing {len(data)} rows to {uri}")

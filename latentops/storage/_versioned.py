@@ -36,21 +36,22 @@ def register(
     """Append ``build_row(next_version)`` under ``name``; return the version that won."""
     _delta.create(uri, schema, card, run_id)
     for _ in range(_delta.MAX_COMMIT_ATTEMPTS):
-        table = DeltaTable(uri)
+        table = _delta.delta_table(uri)
         version = latest_version(table, name) + 1
         row = pa.Table.from_pylist([build_row(version)], schema=schema)
         try:
-            metrics = (
-                table.merge(
-                    row,
-                    predicate=_MATCH,
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=_delta.commit_props(run_id, f"register {what}"),
+            with _delta.reaching(uri, "commit to"):
+                metrics = (
+                    table.merge(
+                        row,
+                        predicate=_MATCH,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=_delta.commit_props(run_id, f"register {what}"),
+                    )
+                    .when_not_matched_insert_all()
+                    .execute()
                 )
-                .when_not_matched_insert_all()
-                .execute()
-            )
         except CommitFailedError:
             continue
         if metrics["num_target_rows_inserted"] == 1:
@@ -76,7 +77,7 @@ def get_row(uri: str, ref: Ref, what: str) -> dict[str, Any]:
     """Return the row of ``ref`` (latest when unpinned) or raise NotFoundError."""
     if not _delta.exists(uri):
         raise NotFoundError(f"no {what} registered yet, so {str(ref)!r} does not exist")
-    table = DeltaTable(uri)
+    table = _delta.delta_table(uri)
     rows = _delta.read(table, where={"name": ref.name})
     if not len(rows):
         names = sorted(

@@ -1,10 +1,11 @@
 """Approximate kNN indexes (FAISS IVF / HNSW): derived data keyed by the table version.
 
 An index is built for one (table, version, kind, metric) and stored beside the store's tables
-as ``<root>/indexes/<table>/v<version>-<kind>-<metric>.faiss`` (FAISS's own format, written
-by ``faiss.write_index``) with a JSON card holding its build and search parameters and the
-recall@k measured at build time against exact search. The search parameter (IVF nprobe,
-HNSW efSearch) is tuned at build time to the smallest value reaching ``target_recall``.
+as ``<root>/indexes/<table>/v<version>-<kind>-<metric>.faiss`` (FAISS's own format, as bytes
+from ``faiss.serialize_index``, so local and S3 stores work alike) with a JSON card holding
+its build and search parameters and the recall@k measured at build time against exact
+search. The search parameter (IVF nprobe, HNSW efSearch) is tuned at build time to the
+smallest value reaching ``target_recall``.
 Once the table moves to a new version the index is stale: it is never used for the new
 version, and building the new one removes the stale files. Rows are positions in the
 version's item_id order; the card's sha256 of those ids guards the mapping.
@@ -23,13 +24,13 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+from latentops.storage._location import Location
 from latentops.storage.knn import Snapshot, check_k, check_metric, exact_search, rerank
 
 KINDS = ("ivf", "hnsw")
@@ -66,13 +67,16 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def index_dir(root: Path, table: str) -> Path:
+Root = Location | str | os.PathLike[str]
+
+
+def index_dir(root: Root, table: str) -> Location:
     """Folder holding the indexes of one latent table."""
-    return root / "indexes" / table
+    return Location.of(root).child("indexes", table)
 
 
-def index_path(root: Path, table: str, version: int, kind: str, metric: str) -> Path:
-    """Path of the FAISS file of (table, version, kind, metric); its card is ``.json`` beside it."""
+def index_path(root: Root, table: str, version: int, kind: str, metric: str) -> Location:
+    """The FAISS file of (table, version, kind, metric); its card is the ``.json`` beside it."""
     return index_dir(root, table) / f"v{version}-{kind}-{metric}.faiss"
 
 
@@ -124,7 +128,7 @@ def _recall(found: np.ndarray, truth: np.ndarray, self_pos: np.ndarray, k: int) 
 
 
 def build_index(
-    root: Path,
+    root: Root,
     snap: Snapshot,
     kind: str = "ivf",
     metric: str = "cosine",
@@ -177,49 +181,45 @@ def build_index(
         ids_sha256=_ids_sha(snap),
     )
     path = index_path(root, snap.name, snap.version, kind, metric)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    faiss.write_index(index, str(tmp))
-    os.replace(tmp, path)  # atomic: readers see the old state or the whole new index
-    card = path.with_suffix(".json")
-    card_tmp = card.with_suffix(f".tmp{os.getpid()}")
-    card_tmp.write_text(json.dumps(asdict(info), indent=1))
-    os.replace(card_tmp, card)
+    # each write is atomic: readers see the old state or the whole new index / card
+    path.write_bytes(faiss.serialize_index(index).tobytes())
+    path.with_suffix(".json").write_text(json.dumps(asdict(info), indent=1))
     snap._derived[("ann", kind, metric)] = (index, info)
     prune(root, snap.name, keep_version=snap.version)
     return info
 
 
-def read_card(path: Path) -> IndexInfo:
+def read_card(path: Location | str | os.PathLike[str]) -> IndexInfo:
     """The IndexInfo stored beside a .faiss file."""
+    path = Location.of(path)
     try:
         return IndexInfo(**json.loads(path.with_suffix(".json").read_text()))
-    except (OSError, ValueError, TypeError) as exc:
+    except (NotFoundError, ValueError, TypeError) as exc:
         raise CorruptArtifactError(
             f"index card {path.with_suffix('.json')} is missing or unreadable ({exc}); "
             "rebuild the index with `latentops index build`"
         ) from None
 
 
-def list_indexes(root: Path, table: str | None = None) -> list[IndexInfo]:
+def list_indexes(root: Root, table: str | None = None) -> list[IndexInfo]:
     """Cards of every stored index (of one table, or all), oldest version first."""
-    base = root / "indexes"
-    folders = [base / table] if table else sorted(p for p in base.glob("*") if p.is_dir())
+    base = Location.of(root) / "indexes"
+    folders = [base / table] if table else [p for p in base.iterdir() if p.is_dir()]
     cards = [read_card(p) for f in folders for p in f.glob("*.faiss")]
     return sorted(cards, key=lambda c: (c.table, c.version, c.kind, c.metric))
 
 
-def prune(root: Path, table: str, keep_version: int) -> list[Path]:
+def prune(root: Root, table: str, keep_version: int) -> list[Location]:
     """Delete the index files of ``table`` built for versions other than ``keep_version``."""
     removed = []
     for path in index_dir(root, table).glob("v*-*"):
         if path.name.partition("-")[0] != f"v{keep_version}":
-            path.unlink(missing_ok=True)
+            path.unlink()
             removed.append(path)
     return removed
 
 
-def load_index(root: Path, snap: Snapshot, kind: str, metric: str) -> tuple[Any, IndexInfo]:
+def load_index(root: Root, snap: Snapshot, kind: str, metric: str) -> tuple[Any, IndexInfo]:
     """The index of this snapshot's version, or NotFoundError (saying if one is stale)."""
     kind = check_kind(kind)
     key = ("ann", kind, metric)
@@ -244,7 +244,7 @@ def load_index(root: Path, snap: Snapshot, kind: str, metric: str) -> tuple[Any,
             f"index {path} does not match the rows of v{snap.version}; {fix}"
         )
     try:
-        index = faiss.read_index(str(path))
+        index = faiss.deserialize_index(np.frombuffer(path.read_bytes(), dtype=np.uint8))
     except RuntimeError as exc:
         raise CorruptArtifactError(f"index {path} cannot be read ({exc}); {fix}") from None
     snap._derived[key] = (index, info)
@@ -252,7 +252,7 @@ def load_index(root: Path, snap: Snapshot, kind: str, metric: str) -> tuple[Any,
 
 
 def search(
-    root: Path,
+    root: Root,
     snap: Snapshot,
     q: np.ndarray,
     k: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from latentops.directions import Direction
 from latentops.errors import CorruptArtifactError, InvalidInputError
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
+from latentops.storage._location import Location
 
 SCHEMA = pa.schema(
     [
@@ -79,8 +81,8 @@ def _row_to_lineage(row: dict[str, Any]) -> DirectionLineage:
 class DirectionCatalog:
     """The ``directions`` table of a store."""
 
-    def __init__(self, root: Path) -> None:
-        self.uri = str(root / "directions")
+    def __init__(self, root: Location | str | os.PathLike[str]) -> None:
+        self.uri = str(Location.of(root) / "directions")
 
     def register(self, name: str, direction: Direction, lineage: DirectionLineage) -> Ref:
         """Store ``direction`` as the next version of ``name``; nothing is overwritten."""

@@ -9,8 +9,8 @@ the model it judges. Weights share the store's content-addressed ``checkpoints/`
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +21,7 @@ from latentops.evaluation import AttributePredictor, PredictorConfig
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
 from latentops.storage._checkpoints import load_state, save_state
+from latentops.storage._location import Location
 
 KIND = "attribute_predictor"
 
@@ -49,10 +50,10 @@ SCHEMA = pa.schema(
 class JudgeRegistry:
     """The ``judges`` table of a store plus the shared ``checkpoints/`` folder."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = str(root / "judges")
-        self.blobs = root / "checkpoints"
+    def __init__(self, root: Location | str | os.PathLike[str]) -> None:
+        self.root = Location.of(root)
+        self.uri = str(self.root / "judges")
+        self.blobs = self.root / "checkpoints"
 
     def register(
         self,

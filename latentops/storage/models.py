@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ from latentops.models import Autoencoder, build_model, model_config_dict
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
 from latentops.storage._checkpoints import load_state, save_state
+from latentops.storage._location import Location
 
 SCHEMA = pa.schema(
     [
@@ -40,10 +41,10 @@ SCHEMA = pa.schema(
 class ModelRegistry:
     """The ``models`` table of a store plus its ``checkpoints/`` folder."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uri = str(root / "models")
-        self.blobs = root / "checkpoints"
+    def __init__(self, root: Location | str | os.PathLike[str]) -> None:
+        self.root = Location.of(root)
+        self.uri = str(self.root / "models")
+        self.blobs = self.root / "checkpoints"
 
     def register(
         self,

@@ -1,11 +1,10 @@
-"""Store: the one handle on a latent store directory (tables, registries, SQL)."""
+"""Store: the one handle on a latent store, local or on S3 (tables, registries, SQL)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -14,6 +13,7 @@ import pyarrow as pa
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.refs import check_name
 from latentops.storage import _delta, knn, sql
+from latentops.storage._location import Location
 from latentops.storage.catalog import DirectionCatalog
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
@@ -26,21 +26,24 @@ TOP_TABLES = ("models", "judges", "directions", "edits", "scores")
 
 
 class Store:
-    """A directory of Delta tables: ``latents/<name>``, models, directions, edits, scores."""
+    """A folder or S3 prefix of Delta tables: ``latents/<name>``, models, directions, edits..."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.models = ModelRegistry(root)
-        self.directions = DirectionCatalog(root)
+    def __init__(self, root: Location | str | os.PathLike[str]) -> None:
+        self.root = Location.of(root)
+        self.models = ModelRegistry(self.root)
+        self.directions = DirectionCatalog(self.root)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
-        """Open the store at ``path`` (default $LATENTOPS_STORE or ./latent-store), creating it."""
-        root = (
-            Path(path or os.environ.get("LATENTOPS_STORE") or DEFAULT_PATH).expanduser().resolve()
-        )
+        """Open the store at ``path`` (default $LATENTOPS_STORE or ./latent-store), creating it.
+
+        ``path`` is a local folder, ``file:///abs/path`` or ``s3://bucket/prefix`` (the bucket
+        must exist; endpoint, region and credentials come from the AWS_* environment).
+        """
+        root = Location.of(path or os.environ.get("LATENTOPS_STORE") or DEFAULT_PATH)
+        root.check_bucket()
         marker = root / MARKER
-        if root.exists() and not root.is_dir():
+        if root.is_file():
             raise InvalidInputError(
                 f"store path {root} is a file, not a directory; pass a directory with --store"
             )
@@ -56,7 +59,8 @@ class Store:
                     f"{root} has store format {meta.get('format')}, expected {FORMAT}"
                 )
             return cls(root)
-        if root.exists() and any(root.iterdir()):
+        # a racing creator's temporary marker does not make the folder "someone else's"
+        if any(not c.name.startswith(f".{MARKER}") for c in root.iterdir()):
             raise InvalidInputError(
                 f"{root} exists but is not a latentops store (no {MARKER}); "
                 "pick an empty or new directory"
@@ -65,10 +69,7 @@ class Store:
             raise NotFoundError(
                 f"no latentops store at {root}; create one by running a command with --store {root}"
             )
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".{MARKER}.{os.getpid()}"
-        tmp.write_text(json.dumps({"format": FORMAT}))
-        os.replace(tmp, marker)
+        marker.write_text(json.dumps({"format": FORMAT}))
         return cls(root)
 
     def __repr__(self) -> str:
@@ -89,10 +90,8 @@ class Store:
 
     def latent_tables(self) -> list[str]:
         """Names of the latent tables in the store."""
-        folder = self.root / "latents"
-        if not folder.exists():
-            return []
-        return sorted(p.name for p in folder.iterdir() if _delta.exists(str(p)))
+        children = (self.root / "latents").iterdir()
+        return sorted(p.name for p in children if _delta.exists(str(p)))
 
     def table_uri(self, name: str) -> str:
         """URI of a top-level table (models, judges, directions, edits, scores)."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from latentops.errors import InvalidInputError, LatentOpsError
 from latentops.report import ReportData, ReportOptions, gather, render_report
-from latentops.storage import Store
+from latentops.storage import Location, Store
 from latentops.tasks._common import load_model, open_dataset
 
 REPORT_FILE = "report.html"
@@ -60,23 +57,19 @@ def build_report(
 
 @task(cache_policy=NO_CACHE)
 def write_report(html: str, out_dir: str) -> str:
-    """Write ``html`` to ``out_dir/report.html`` atomically (readers never see half a page)."""
+    """Write ``html`` to ``out_dir/report.html`` atomically (readers never see half a page).
+
+    ``out_dir`` is a local folder or an ``s3://`` prefix (a store's ``reports/`` folder).
+    """
     if not html.startswith("<!DOCTYPE html>"):
         raise InvalidInputError(
             "write_report expects a full HTML page from latentops.report.render_report"
         )
-    folder = Path(out_dir).expanduser().resolve()
-    if folder.exists() and not folder.is_dir():
+    folder = Location.of(out_dir)
+    if folder.is_file():
         raise InvalidInputError(
             f"--out {folder} is a file; pass a directory to write {REPORT_FILE} into"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".report-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.replace(tmp, folder / REPORT_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return str(folder / REPORT_FILE)
+    target = folder / REPORT_FILE
+    target.write_text(html)
+    return str(target)
