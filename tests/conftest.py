@@ -84,3 +84,67 @@ def diverged_model(model_store):
         metrics={},
     )
     return "broken@1"
+
+
+# -- S3-compatible object storage: a real moto server in its own process ----------------------
+
+S3_SECRET = "latentops-test-secret-9f3c1a7e5b"  # the bucket must never hold this string
+
+_MOTO = (
+    "import logging, sys\n"
+    "from moto.server import ThreadedMotoServer\n"
+    "logging.getLogger('werkzeug').setLevel(logging.ERROR)  # no line per request\n"
+    "server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n"
+    "server.start()\n"
+    "print(server.get_host_and_port()[1], flush=True)\n"
+    "sys.stdin.read()  # serve until the test session closes our stdin\n"
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """Endpoint URL of a moto S3 server, run in a child process for the whole session.
+
+    A child process, not a thread: deltalake calls that hold the GIL would otherwise block the
+    in-process server they are waiting for.
+    """
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    port = proc.stdout.readline().strip()
+    if not port.isdigit():
+        proc.kill()
+        pytest.fail(f"moto server did not start (printed {port!r}); pip install 'moto[server]'")
+    yield f"http://127.0.0.1:{port}"
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request):
+    """A fresh bucket on the moto server, with the AWS_* environment pointing at it.
+
+    Returns the bucket name; ``s3://<name>/store`` is a good store URI.
+    """
+    import re
+    import uuid
+
+    import boto3
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "latentops-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    bucket = f"{slug}-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return bucket

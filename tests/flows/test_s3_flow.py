@@ -1,0 +1,65 @@
+"""The real encode and directions flows on an s3:// store (moto server), against a local store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentops.flows.directions import fit_directions_flow
+from latentops.flows.encode import encode_flow
+from latentops.storage import Store
+from latentops.storage.latents import z_matrix
+
+SMALL = {"image_size": 32, "n_items": 600}  # a prefix of the trained_store fixture's dataset
+RIDGE = {"name": "right", "method": "ridge", "label": "pos_x"}
+
+
+@pytest.fixture
+def s3_store(s3_bucket, trained_store):
+    """An S3 store holding the trained store's vae@1: same weights, same sha256."""
+    model, card = Store.open(trained_store).models.load("vae@1")
+    store = Store.open(f"s3://{s3_bucket}/store")
+    ref = store.models.register(
+        "vae",
+        model,
+        dataset=card["dataset"],
+        dataset_fingerprint=card["dataset_fingerprint"],
+        train=card["train"],
+        metrics=card["metrics"],
+    )
+    assert str(ref) == "vae@1" and store.models.card(ref)["sha256"] == card["sha256"]
+    return store
+
+
+def test_encode_and_fit_on_s3_match_a_local_store(s3_store, model_store):
+    kwargs = {
+        "dataset": "dsprites",
+        "model": "vae@1",
+        "table": "t",
+        "dataset_options": SMALL,
+        "chunk_size": 300,
+        "batch_size": 100,
+    }
+    remote = encode_flow(store=str(s3_store.root), **kwargs)
+    local = encode_flow(store=str(model_store.root), **kwargs)
+    assert remote["written"] == local["written"] == SMALL["n_items"]
+    a, b = s3_store.latent_table("t").read(), model_store.latent_table("t").read()
+    np.testing.assert_array_equal(a["item_id"].to_numpy(), b["item_id"].to_numpy())
+    np.testing.assert_array_equal(z_matrix(a), z_matrix(b))  # same weights, same batches
+    np.testing.assert_array_equal(z_matrix(a, "z_logvar"), z_matrix(b, "z_logvar"))
+    version = s3_store.latent_table("t").version
+    again = encode_flow(store=str(s3_store.root), **kwargs)
+    assert again["written"] == 0 and s3_store.latent_table("t").version == version
+
+    (ref,) = fit_directions_flow("t", [RIDGE], store=str(s3_store.root))
+    (local_ref,) = fit_directions_flow("t", [RIDGE], store=str(model_store.root))
+    assert ref == local_ref == "right@1"
+    direction, lineage, _ = Store.open(str(s3_store.root)).directions.get(ref)
+    expected, _, _ = model_store.directions.get(local_ref)
+    np.testing.assert_allclose(direction.vector, expected.vector, rtol=1e-6, atol=1e-7)
+    assert lineage.latent_table == "t" and lineage.latent_table_version == version
+    assert (
+        lineage.model == "vae@1" and lineage.model_sha256 == s3_store.models.card("vae@1")["sha256"]
+    )
+    n = s3_store.sql("SELECT count(*) AS n FROM latents.t WHERE split = 'train'")["n"][0].as_py()
+    assert n == int((a["split"].to_numpy() == "train").sum())
