@@ -179,6 +179,17 @@ def check_evaluation(
     return judge_card["ref"], targets
 
 
+def real_images(model_card: dict[str, Any]) -> Dataset:
+    """The dataset that renders a table's real images: the model's training data, unsubset.
+
+    ``n_items`` only picks a subset of the same items, and a later encode may have used a
+    larger one than training did (a served encode that grows the table); every item id
+    renders the same pixels without it.
+    """
+    options = model_card["train"].get("dataset_options") or {}
+    return open_dataset(model_card["dataset"], {k: v for k, v in options.items() if k != "n_items"})
+
+
 @lru_cache(maxsize=4)
 def _judge(store_root: str, ref: str, sha256: str, device: str) -> tuple[AttributePredictor, dict]:
     # sha256 is part of the key so a re-registered name never serves stale weights.
@@ -222,7 +233,7 @@ def score_chunk(
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
     attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
-    data = open_dataset(model_card["dataset"], model_card["train"].get("dataset_options", {}))
+    data = real_images(model_card)
     scorecard = Scorecard(
         Judged(judge_net, attr, weights),
         net,
@@ -264,7 +275,7 @@ def write_scorecard(
     judge_card = JudgeRegistry(store.root).card(judge)
     _, lineage, _ = store.directions.get(direction)
     attr, _, expr = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
-    data = open_dataset(model_card["dataset"], model_card["train"].get("dataset_options", {}))
+    data = real_images(model_card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)

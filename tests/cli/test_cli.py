@@ -64,3 +64,27 @@ def test_unknown_runner_exits_1(capsys, tmp_path):
         capsys, "encode", "--model", "vae", "--runner", "spark", "--store", str(tmp_path / "s")
     )
     assert code == 1 and "spark" in err
+
+
+def test_judges_group_lists_its_commands_and_an_empty_registry(capsys, tmp_path):
+    code, out, _ = _run(capsys, "judges", "--help")
+    assert code == 0 and all(c in out for c in ("train", "list", "show"))
+    code, out, _ = _run(capsys, "judges", "train", "--help")
+    assert code == 0 and "Example" in out and "--image-size" in out
+    code, out, _ = _run(capsys, "judges", "list", "--store", str(tmp_path / "s"))
+    assert code == 0 and "judges" in out
+    code, _, err = _run(capsys, "judges", "show", "nope@1", "--store", str(tmp_path / "s"))
+    assert code == 1 and "nope" in err and "Traceback" not in err
+
+
+def test_evaluate_and_serve_take_runner_and_judge_options(capsys, tmp_path):
+    code, out, _ = _run(capsys, "evaluate", "--help")
+    assert code == 0 and all(o in out for o in ("--runner", "--dask-address", "--dask-workers"))
+    code, out, _ = _run(capsys, "serve", "--help")
+    assert code == 0 and all(o in out for o in ("--judge", "--eval-strengths", "--eval-sample"))
+    code, _, err = _run(
+        capsys,
+        "evaluate",
+        *("-t", "t", "-d", "v", "-j", "j", "--runner", "spark", "--store", str(tmp_path / "s")),
+    )
+    assert code == 1 and "spark" in err and "thread, dask" in err

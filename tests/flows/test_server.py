@@ -1,8 +1,9 @@
 """Deployments against a real local Prefect server (SQLite), served and deployed end to end.
 
 One `prefect server start` per module on 127.0.0.1. The served test runs `latentops serve` in
-a subprocess, triggers the encode deployment through the API, and checks that the event it
-emits makes the server run the refit deployment. The deploy test registers
+a subprocess, triggers the encode deployment through the API, and checks the chain of events:
+the encode's event makes the server run the refit deployment, and the refit's event makes it
+run the re-evaluate deployment, which scores the new direction version. The deploy test registers
 infra/prefect.yaml with `prefect deploy` and runs it on a real process worker.
 """
 
@@ -24,14 +25,19 @@ import pytest
 import torch
 
 from latentops.data import get_dataset
+from latentops.data.dsprites import FACTOR_SIZES
 from latentops.directions import fit_direction
 from latentops.errors import InvalidInputError, NotFoundError
-from latentops.flows._lineage import LATENTS_UPDATED
+from latentops.evaluation import AttributePredictor, PredictorConfig
+from latentops.flows._lineage import DIRECTION_REGISTERED, LATENTS_UPDATED
 from latentops.flows.deployments import build_deployments, dataset_for
 from latentops.flows.params import EncodeSpec
+from latentops.flows.reevaluate import ReevaluateSpec
 from latentops.models import build_model
 from latentops.storage import DirectionLineage, Store
+from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import z_matrix
+from latentops.storage.scores import ScoresTable
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -135,6 +141,23 @@ def _store_with_model(root: Path) -> Store:
     return store
 
 
+def _add_judge(store: Store) -> str:
+    """An (untrained, seeded) judge of 32 px dSprites images registered as judge@1."""
+    torch.manual_seed(0)
+    sizes = {k: v for k, v in FACTOR_SIZES.items() if v >= 2}
+    judge = AttributePredictor(PredictorConfig(in_channels=1, image_size=32, factor_sizes=sizes))
+    ref = JudgeRegistry(store.root).register(
+        "judge",
+        judge,
+        dataset="dsprites",
+        dataset_fingerprint="seed0",
+        dataset_options=OPTS,
+        train={},
+        metrics={},
+    )
+    return str(ref)
+
+
 def _deployment(client, name: str):
     from prefect.exceptions import ObjectNotFound
 
@@ -145,12 +168,13 @@ def _deployment(client, name: str):
 
 
 @pytest.mark.slow
-def test_served_encode_runs_through_the_api_and_new_version_triggers_refit(server, api, tmp_path):
+def test_served_encode_triggers_refit_which_triggers_reevaluate(server, api, tmp_path):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.deployments import run_deployment
 
     url, env = server
     store = _store_with_model(tmp_path / "store")
+    _add_judge(store)
     log = tmp_path / "serve.log"
     proc = _start(
         [
@@ -164,6 +188,12 @@ def test_served_encode_runs_through_the_api_and_new_version_triggers_refit(serve
             "t",
             "--encode-interval",
             "3600",
+            "--judge",
+            "judge",
+            "--eval-strengths",
+            "-1,0,1",
+            "--eval-sample",
+            "32",
             "--store",
             str(store.root),
         ],
@@ -171,7 +201,7 @@ def test_served_encode_runs_through_the_api_and_new_version_triggers_refit(serve
         log,
     )
     try:
-        _wait_for(lambda: _deployment(api, "refit-directions/t"), proc, log, "latentops serve")
+        _wait_for(lambda: _deployment(api, "reevaluate-directions/t"), proc, log, "latentops serve")
 
         # 1. A run through the API: the served process encodes every item, exactly once.
         run = run_deployment("encode-new-items/t", timeout=180, poll_interval=1)
@@ -223,6 +253,23 @@ def test_served_encode_runs_through_the_api_and_new_version_triggers_refit(serve
         refit_run = api.read_flow_run(UUID(row["run_id"]))
         assert refit_run.deployment_id == _deployment(api, "refit-directions/t").id
         assert refit_run.state.is_completed() or refit_run.state.is_running()
+
+        # 4. Its `latentops.direction.registered` event triggers re-evaluate: right@2 (the
+        # newest version, not right@1) gets a scorecard with judge@1, recorded as an artifact.
+        key = ArtifactFilter(key=ArtifactFilterKey(any_=["scorecards-judge-1"]))
+        (artifact,) = _wait_for(
+            lambda: api.read_artifacts(artifact_filter=key), proc, log, "re-evaluate triggered"
+        )
+        (entry,) = json.loads(artifact.data)
+        assert (entry["direction"], entry["judge"]) == ("right@2", "judge@1")
+        reevaluate_run = api.read_flow_run(artifact.flow_run_id)
+        assert reevaluate_run.deployment_id == _deployment(api, "reevaluate-directions/t").id
+        scores = ScoresTable(store.table_uri("scores")).read(kind="edit").to_pylist()
+        assert {(r["direction"], r["judge"], r["run_id"]) for r in scores} == {
+            ("right@2", "judge@1", entry["run_id"])
+        }
+        assert {r["strength"] for r in scores} >= {-1.0, 0.0, 1.0}
+        assert {r["n_items"] for r in scores} == {32}
     finally:
         _stop(proc)
 
@@ -254,10 +301,11 @@ def test_prefect_yaml_deploys_and_runs_on_a_process_worker(server, api, tmp_path
     gpu = api.read_deployment_by_name("encode-new-items/latentops-gpu")
     assert (refit.work_pool_name, gpu.work_pool_name) == ("latentops", "latentops-gpu")
     assert gpu.parameters["spec"]["device"] == "cuda" and not gpu.schedules
-    triggers = [
-        a.trigger for a in api.read_resource_related_automations(f"prefect.deployment.{refit.id}")
-    ]
-    assert [sorted(t.expect) for t in triggers] == [[LATENTS_UPDATED]]
+    reevaluate = api.read_deployment_by_name("reevaluate-directions/latentops")
+    assert reevaluate.parameters["spec"]["judge"] == "dsprites-judge"
+    for deployment, event in ((refit, LATENTS_UPDATED), (reevaluate, DIRECTION_REGISTERED)):
+        automations = api.read_resource_related_automations(f"prefect.deployment.{deployment.id}")
+        assert [sorted(a.trigger.expect) for a in automations] == [[event]]
 
     run = run_deployment("encode-new-items/latentops", timeout=0)
     log = tmp_path / "worker.log"
@@ -289,6 +337,15 @@ def test_build_deployments_schedules_encode_and_triggers_refit_on_this_store(tmp
     assert trigger.match.root["latentops.store"] == str(store.root)
     (cron,) = build_deployments(spec, store=str(store.root), cron="0 * * * *", refit=False)
     assert cron.schedules[0].schedule.cron == "0 * * * *"
+    _add_judge(store)
+    scoring = ReevaluateSpec(judge="judge", sample=64)
+    *_, reevaluate = build_deployments(spec, store=str(store.root), reevaluate=scoring)
+    assert reevaluate.flow_name == "reevaluate-directions"
+    assert reevaluate.entrypoint == "latentops.flows.reevaluate.reevaluate_flow"
+    assert reevaluate.parameters == {"spec": scoring.model_dump(), "store": str(store.root)}
+    (trigger,) = reevaluate.triggers
+    assert trigger.expect == {DIRECTION_REGISTERED}
+    assert trigger.match.root["latentops.store"] == str(store.root)
 
 
 def test_build_deployments_refuses_bad_settings_before_serving(tmp_path):
@@ -302,6 +359,12 @@ def test_build_deployments_refuses_bad_settings_before_serving(tmp_path):
         build_deployments(EncodeSpec(model="nope"), store=root, interval=60)
     with pytest.raises(ValueError, match="kind"):
         EncodeSpec(model="vae", runner={"kind": "spark"})
+    with pytest.raises(NotFoundError, match="nope"):
+        build_deployments(
+            EncodeSpec(model="vae"), store=root, reevaluate=ReevaluateSpec(judge="nope")
+        )
+    with pytest.raises(ValueError, match="sample"):
+        ReevaluateSpec(judge="judge", sample=1)
 
 
 def test_dataset_for_defaults_to_the_training_data_and_its_options():
@@ -351,9 +414,14 @@ def test_compose_stack_matches_prefect_yaml_and_keeps_secrets_out():
     assert services["server"]["ports"] == ["127.0.0.1:4200:4200"]
     # Entry points of prefect.yaml exist and name the flows latentops serve serves.
     from latentops.flows.deployments import encode_new_items
+    from latentops.flows.reevaluate import reevaluate_flow
     from latentops.flows.refit import refit_flow
 
-    flows = {"deployments.py:encode_new_items": encode_new_items, "refit.py:refit_flow": refit_flow}
+    flows = {
+        "deployments.py:encode_new_items": encode_new_items,
+        "refit.py:refit_flow": refit_flow,
+        "reevaluate.py:reevaluate_flow": reevaluate_flow,
+    }
     for deployment in project["deployments"]:
         path, _, func = deployment["entrypoint"].partition(":")
         assert (REPO / path).is_file()
