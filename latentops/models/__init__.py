@@ -2,6 +2,14 @@
 
 from latentops.models.ae import AE, AEConfig
 from latentops.models.base import Autoencoder, EncodeOutput, LossOutput
+from latentops.models.batching import (
+    MemoryEstimate,
+    available_host_bytes,
+    batch_for_budget,
+    fit_batch_size,
+    parse_batch_size,
+    probe_memory,
+)
 from latentops.models.encode import encode_batches, pick_device
 from latentops.models.identity import IdentityConfig, IdentityModel
 from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
@@ -17,17 +25,23 @@ __all__ = [
     "IdentityConfig",
     "IdentityModel",
     "LossOutput",
+    "MemoryEstimate",
     "TrainConfig",
     "TrainResult",
     "VAE",
     "VAEConfig",
     "VQVAE",
     "VQVAEConfig",
+    "available_host_bytes",
+    "batch_for_budget",
     "build_model",
     "encode_batches",
+    "fit_batch_size",
     "list_models",
     "load_model_state",
     "model_config_dict",
+    "parse_batch_size",
     "pick_device",
+    "probe_memory",
     "train_autoencoder",
 ]
