@@ -41,6 +41,16 @@ UpsampleOpt = typer.Option(
 )
 
 
+def _batch_size_option(value: str) -> int | str:
+    """--batch-size: a positive int or "auto"; anything else is a usage error (exit 2)."""
+    from latentops.models import parse_batch_size
+
+    try:
+        return parse_batch_size(value)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def train(
     dataset: str = typer.Option("dsprites", "--dataset", "-d", help="dsprites or digits."),
     model: str = typer.Option("vae", "--model", "-m", help="Architecture: vae, ae or vqvae."),
@@ -102,7 +112,13 @@ def encode(
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
     chunk_size: int = typer.Option(8192, "--chunk-size", help="Items per committed chunk."),
-    batch_size: int = typer.Option(512, "--batch-size", help="Items per forward pass."),
+    batch_size: str = typer.Option(
+        "512",
+        "--batch-size",
+        metavar="N|auto",
+        help="Items per forward pass, or auto: the largest that fits free device memory.",
+        callback=_batch_size_option,
+    ),
     runner: str = typer.Option(
         "thread", "--runner", help="thread, or dask to shard chunks over a Dask cluster."
     ),

@@ -9,7 +9,7 @@ insert-if-absent merge, so each item lands exactly once whatever the interleavin
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
@@ -19,10 +19,11 @@ from latentops._progress import progress_bar
 from latentops.errors import InvalidInputError
 from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import runner_width
+from latentops.models import parse_batch_size
 from latentops.refs import check_name, parse_ref
 from latentops.storage import Store
 from latentops.tasks._common import transient_retries
-from latentops.tasks.encode import encode_chunk, plan_encode
+from latentops.tasks.encode import choose_batch_size, encode_chunk, plan_encode
 
 
 def default_table_name(dataset: str, model_ref: str) -> str:
@@ -48,7 +49,7 @@ def encode_flow(
     store: str | None = None,
     dataset_options: dict[str, Any] | None = None,
     chunk_size: int = 8192,
-    batch_size: int = 512,
+    batch_size: int | Literal["auto"] = 512,
     device: str | None = None,
     progress: bool = False,
     parallel: int | None = None,
@@ -56,8 +57,12 @@ def encode_flow(
     """Encode every item of ``dataset`` not yet in the table, committing chunk by chunk.
 
     ``parallel`` chunks are in flight at once (default: one per Dask worker thread under a
-    DaskTaskRunner, else one, which keeps memory to one chunk).
+    DaskTaskRunner, else one, which keeps memory to one chunk). ``batch_size="auto"`` fits
+    the batch to free device memory once per worker process (each chunk logs its size); the
+    summary's ``batch_size`` is the size used, as fitted by the worker that ran the probe
+    task under "auto" (None if there was nothing to encode).
     """
+    requested = parse_batch_size(batch_size)
     options = dict(dataset_options or {})
     root = str(Store.open(store).root)
     model_ref = Store.open(root).models.card(model)["ref"]
@@ -71,6 +76,10 @@ def encode_flow(
         "%s: %d of %d items to encode with %s", table, len(missing), plan["n_items"], model_ref
     )
 
+    batch = requested
+    if requested == "auto":
+        # Probed on a worker (the one with the device), where chunks then hit its cache.
+        batch = choose_batch_size(root, model_ref, device) if len(missing) else None
     encode = encode_chunk.with_options(**transient_retries())
     chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
     written = 0
@@ -86,7 +95,7 @@ def encode_flow(
         try:
             for ids in chunks:
                 future = encode.submit(
-                    root, table, dataset, options, model_ref, ids, batch_size, device
+                    root, table, dataset, options, model_ref, ids, requested, device
                 )
                 pending.append((len(ids), future))
                 if len(pending) >= width:
@@ -100,7 +109,14 @@ def encode_flow(
 
     latents = Store.open(root).latents(table)
     version = latents.version if latents.exists() else None
-    logger.info("%s: wrote %d rows, table now at version %s", table, written, version)
+    logger.info(
+        "%s: wrote %d rows (batch size %s%s), table now at version %s",
+        table,
+        written,
+        batch,
+        " auto" if requested == "auto" else "",
+        version,
+    )
     if written and version is not None:
         record_latents_version(root, table, version, written, model_ref)
     return {
@@ -110,4 +126,5 @@ def encode_flow(
         "planned": int(len(missing)),
         "written": written,
         "version": version,
+        "batch_size": batch,
     }

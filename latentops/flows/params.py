@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,8 @@ class EncodeSpec(BaseModel):
     table: str | None = Field(None, description="Latent table (default DATASET_MODEL_vN).")
     options: DatasetOptions = Field(default_factory=DatasetOptions)
     chunk_size: int = Field(8192, ge=1, description="Items per committed chunk.")
-    batch_size: int = Field(512, ge=1, description="Items per forward pass.")
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        512, description="Items per forward pass, or auto: the largest that fits device memory."
+    )
     device: str | None = Field(None, description="torch device (default: cuda when present).")
     runner: RunnerOptions = Field(default_factory=RunnerOptions)

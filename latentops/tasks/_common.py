@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +19,7 @@ from prefect.tasks import exponential_backoff
 from latentops import __version__
 from latentops.data import Dataset, get_dataset, load_array_file
 from latentops.errors import LatentOpsError, VersionConflictError
-from latentops.models import Autoencoder, pick_device
+from latentops.models import Autoencoder, fit_batch_size, parse_batch_size, pick_device
 from latentops.storage import Store
 
 
@@ -142,6 +143,27 @@ def load_model(
     dev = pick_device(device)
     model, card = _load(str(store.root), card["ref"], card["sha256"], str(dev))
     return model, card, dev
+
+
+# One probe at a time: peak-memory counters are per device, shared by every thread.
+_PROBE_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _fitted_batch(store_root: str, ref: str, sha256: str, device: str) -> int:
+    # Keyed like _load: new weights under a re-registered name, or another device, re-probe.
+    model, _ = _load(store_root, ref, sha256, device)
+    return fit_batch_size(model, device=device)
+
+
+def resolve_batch_size(store: Store, ref: str, device: str | None, batch_size: int | str) -> int:
+    """``batch_size`` as an int; "auto" is fitted to free memory once per process and device."""
+    value = parse_batch_size(batch_size)
+    if value != "auto":
+        return value
+    card = store.models.card(ref)
+    with _PROBE_LOCK:
+        return _fitted_batch(str(store.root), card["ref"], card["sha256"], str(pick_device(device)))
 
 
 def open_dataset(name: str, options: dict[str, Any]) -> Dataset:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from latentops.data import prefetch
-from latentops.models import encode_batches
+from latentops.models import encode_batches, parse_batch_size, pick_device
 from latentops.storage import Lineage, Store
 from latentops.storage.latents import build_rows, latent_schema
-from latentops.tasks._common import current_run_id, load_model, open_dataset, retry_unless_bad_input
+from latentops.tasks._common import (
+    current_run_id,
+    load_model,
+    open_dataset,
+    resolve_batch_size,
+    retry_unless_bad_input,
+)
 
 
 @task(cache_policy=NO_CACHE)
@@ -30,6 +36,14 @@ def plan_encode(
     return {"model": card["ref"], "n_items": data.n_items, "missing": missing}
 
 
+@task(cache_policy=NO_CACHE)
+def choose_batch_size(store_path: str, model: str, device: str | None) -> int:
+    """Fit the batch size to free memory on ``device`` (once per process) and log it."""
+    batch = resolve_batch_size(Store.open(store_path), model, device, "auto")
+    get_run_logger().info("batch size %d (auto) for %s on %s", batch, model, pick_device(device))
+    return batch
+
+
 @task(
     cache_policy=NO_CACHE,
     retries=2,
@@ -43,17 +57,22 @@ def encode_chunk(
     dataset_options: dict[str, Any],
     model: str,
     item_ids: np.ndarray,
-    batch_size: int = 512,
+    batch_size: int | Literal["auto"] = 512,
     device: str | None = None,
 ) -> int:
-    """Encode ``item_ids`` and insert those not yet in the table; return rows added."""
+    """Encode ``item_ids`` and insert those not yet in the table; return rows added.
+
+    ``batch_size="auto"`` is fitted to free memory on this worker's device, once per process.
+    """
     store = Store.open(store_path)
     net, card, dev = load_model(store, model, device)
+    requested = parse_batch_size(batch_size)
+    batch = resolve_batch_size(store, model, device, requested)
+    if requested == "auto":
+        get_run_logger().info("batch size %d (auto) on %s", batch, dev)
     data = open_dataset(dataset, dataset_options)
     ids, zs, logvars, factors = [], [], [], {k: [] for k in data.factor_names}
-    for batch_ids, z, logvar in encode_batches(
-        net, prefetch(data.batches(batch_size, item_ids)), dev
-    ):
+    for batch_ids, z, logvar in encode_batches(net, prefetch(data.batches(batch, item_ids)), dev):
         ids.append(batch_ids)
         zs.append(z)
         if logvar is not None:

@@ -48,6 +48,32 @@ def test_encode_round_trip_matches_model(model_store):
     assert snap["run_id"][0].as_py() is not None
 
 
+def test_auto_batch_size_gives_the_same_latents_as_a_fixed_one(model_store):
+    from latentops.models import fit_batch_size
+    from latentops.tasks._common import _fitted_batch
+
+    root = str(model_store.root)
+    opts = {**SMALL, "n_items": 600}
+    kwargs = {"dataset": "dsprites", "model": "vae@1", "store": root, "dataset_options": opts}
+    fixed = encode_flow(table="fixed", chunk_size=600, batch_size=100, **kwargs)
+    misses = _fitted_batch.cache_info().misses
+    auto = encode_flow(table="auto", chunk_size=300, batch_size="auto", **kwargs)
+    # Chosen once in this process (the probe task, then two chunks hit the cache), recorded.
+    assert _fitted_batch.cache_info().misses == misses + 1
+    model, _ = model_store.models.load("vae@1")
+    assert auto["batch_size"] == fit_batch_size(model, device="cpu") and fixed["batch_size"] == 100
+    assert auto["written"] == fixed["written"] == 600
+    a, f = model_store.latent_table("auto").read(), model_store.latent_table("fixed").read()
+    np.testing.assert_array_equal(a["item_id"].to_numpy(), f["item_id"].to_numpy())
+    # Same weights, different batch shapes: conv sums may round differently in the last bits.
+    np.testing.assert_allclose(z_matrix(a), z_matrix(f), rtol=1e-5, atol=1e-6)
+    # Nothing left to encode: no model load or probe needed, so no size was chosen.
+    again = encode_flow(table="auto", batch_size="auto", **kwargs)
+    assert again["written"] == 0 and again["batch_size"] is None
+    with pytest.raises(InvalidInputError, match="must be a positive integer or 'auto'"):
+        encode_flow.fn(table="bad", batch_size=0, **kwargs)
+
+
 def test_rerun_is_incremental_and_idempotent(model_store):
     root = str(model_store.root)
     small = {**SMALL, "n_items": 600}
