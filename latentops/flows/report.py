@@ -43,7 +43,7 @@ def report_flow(
     publish_link(
         key,
         f"latentops report of {built['model']}",
-        Location.of(path).link,
+        Location.of(path).as_uri(),
         f"{built['model']} report",
     )
     rows = [

@@ -17,6 +17,8 @@ import fnmatch
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +44,7 @@ _SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 class StoreAccessError(LatentOpsError, OSError):
-    """The store's files or objects cannot be reached: endpoint down, access denied, no disk."""
+    """Object storage cannot be reached: endpoint down, bucket missing, credentials refused."""
 
 
 def endpoint() -> str | None:
@@ -86,10 +88,6 @@ def _redact(text: str) -> str:
 def access_error(exc: BaseException, action: str, uri: str) -> StoreAccessError:
     """A StoreAccessError for a failed ``action`` on ``uri`` that names what to check."""
     reason = _redact(str(exc))
-    if not uri.startswith("s3://"):
-        return StoreAccessError(
-            f"cannot {action} {uri}: {reason}; check the folder's permissions and free space"
-        )
     bucket = urlsplit(uri).netloc
     return StoreAccessError(
         f"cannot {action} {uri}: {reason}. Check AWS_ENDPOINT_URL (now "
@@ -210,37 +208,44 @@ class Location:
         stem, dot, _ = self.name.rpartition(".")
         return self.parent.child((stem if dot else self.name) + suffix)
 
-    @property
-    def link(self) -> str:
-        """A URL for humans: ``file://...`` locally, the ``s3://`` URI otherwise."""
+    def as_uri(self) -> str:
+        """A URL for humans and links: ``file:///...`` locally, the ``s3://`` URI otherwise."""
         return Path(self.path).as_uri() if self.is_local else self.uri
+
+    @contextmanager
+    def _reaching(self, action: str) -> Iterator[None]:
+        """Local OSErrors pass through as they are; S3 ones become a StoreAccessError."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if self.is_local:
+                raise
+            raise access_error(exc, action, self.uri) from None
 
     # -- reading --------------------------------------------------------------------------
 
-    def _info(self) -> pafs.FileInfo:
-        try:
-            return self.fs.get_file_info(self.path)
-        except OSError as exc:
-            raise access_error(exc, "look up", self.uri) from None
+    def _type(self) -> pafs.FileType:
+        with self._reaching("look up"):
+            return self.fs.get_file_info(self.path).type
 
     def exists(self) -> bool:
         """True if a file, or a folder / prefix holding something, is here."""
-        return self._info().type != pafs.FileType.NotFound
+        return self._type() != pafs.FileType.NotFound
 
     def is_file(self) -> bool:
         """True if a file (object) is here."""
-        return self._info().type == pafs.FileType.File
+        return self._type() == pafs.FileType.File
 
     def is_dir(self) -> bool:
         """True if a folder (local) or a non-empty prefix (S3) is here."""
-        return self._info().type == pafs.FileType.Directory
+        return self._type() == pafs.FileType.Directory
 
     def iterdir(self) -> list[Location]:
         """Direct children (files and folders), sorted by name; empty when nothing is here."""
-        try:
+        with self._reaching("list"):
             infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
-        except OSError as exc:
-            raise access_error(exc, "list", self.uri) from None
         return sorted((self.child(info.base_name) for info in infos), key=lambda c: c.name)
 
     def glob(self, pattern: str) -> list[Location]:
@@ -250,12 +255,10 @@ class Location:
     def read_bytes(self) -> bytes:
         """The file's bytes (NotFoundError when absent)."""
         try:
-            with self.fs.open_input_stream(self.path) as fh:
+            with self._reaching("read"), self.fs.open_input_stream(self.path) as fh:
                 return fh.read()
         except FileNotFoundError:
             raise NotFoundError(f"{self.uri} does not exist") from None
-        except OSError as exc:
-            raise access_error(exc, "read", self.uri) from None
 
     def read_text(self) -> str:
         """The file's text (UTF-8)."""
@@ -263,39 +266,40 @@ class Location:
 
     # -- writing --------------------------------------------------------------------------
 
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        """Create the folder (like ``Path.mkdir``); S3 has no folders, so there it does nothing."""
+        if self.is_local:
+            Path(self.path).mkdir(parents=parents, exist_ok=exist_ok)
+
     def write_bytes(self, data: bytes) -> None:
         """Write the whole file atomically: readers see the old bytes or all of the new ones."""
+        if not self.is_local:
+            with self._reaching("write"), self.fs.open_output_stream(self.path) as fh:
+                fh.write(data)  # one object, visible as a whole when the stream closes
+            return
+        folder, name = os.path.split(self.path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            if not self.is_local:
-                with self.fs.open_output_stream(self.path) as fh:  # one object, visible on close
-                    fh.write(data)
-                return
-            folder, name = os.path.split(self.path)
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        except OSError as exc:
-            raise access_error(exc, "write", self.uri) from None
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def write_text(self, text: str) -> None:
         """Write UTF-8 text atomically."""
         self.write_bytes(text.encode("utf-8"))
 
-    def unlink(self, missing_ok: bool = True) -> None:
+    def unlink(self, missing_ok: bool = False) -> None:
         """Delete the file (NotFoundError when absent, unless ``missing_ok``)."""
         try:
-            self.fs.delete_file(self.path)
+            with self._reaching("delete"):
+                self.fs.delete_file(self.path)
         except FileNotFoundError:
             if not missing_ok:
                 raise NotFoundError(f"{self.uri} does not exist") from None
-        except OSError as exc:
-            raise access_error(exc, "delete", self.uri) from None
 
     def check_bucket(self) -> None:
         """For S3: raise NotFoundError / StoreAccessError unless the bucket is reachable."""

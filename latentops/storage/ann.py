@@ -214,7 +214,7 @@ def prune(root: Root, table: str, keep_version: int) -> list[Location]:
     removed = []
     for path in index_dir(root, table).glob("v*-*"):
         if path.name.partition("-")[0] != f"v{keep_version}":
-            path.unlink()
+            path.unlink(missing_ok=True)  # a racing builder may have pruned it
             removed.append(path)
     return removed
 
