@@ -1,4 +1,4 @@
-"""The real encode and directions flows on an s3:// store (moto server), against a local store."""
+"""The real encode, directions and report flows on an s3:// store (moto), against a local one."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import pytest
 
 from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
-from latentops.storage import Store
+from latentops.flows.report import report_flow
+from latentops.storage import Location, Store
 from latentops.storage.latents import z_matrix
 
 SMALL = {"image_size": 32, "n_items": 600}  # a prefix of the trained_store fixture's dataset
 RIDGE = {"name": "right", "method": "ridge", "label": "pos_x"}
+REPORT = {"n_items": 2, "n_recon": 4, "max_dims": 2, "map_points": 200, "projection": "pca"}
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def s3_store(s3_bucket, trained_store):
     return store
 
 
-def test_encode_and_fit_on_s3_match_a_local_store(s3_store, model_store):
+def test_encode_fit_and_report_on_s3_match_a_local_store(s3_store, model_store):
     kwargs = {
         "dataset": "dsprites",
         "model": "vae@1",
@@ -63,3 +65,10 @@ def test_encode_and_fit_on_s3_match_a_local_store(s3_store, model_store):
     )
     n = s3_store.sql("SELECT count(*) AS n FROM latents.t WHERE split = 'train'")["n"][0].as_py()
     assert n == int((a["split"].to_numpy() == "train").sum())
+
+    # the HTML report lands in the store's reports/ prefix, as it does in a local store
+    out = report_flow(store=str(s3_store.root), options=REPORT)
+    assert out["path"] == f"{s3_store.root}/reports/vae-v1/report.html"
+    html = Location.of(out["path"]).read_text()
+    assert html.startswith("<!DOCTYPE html>") and out["bytes"] == len(html.encode())
+    assert out["table"] == "t" and out["rows"] == SMALL["n_items"] and out["directions"] == 1
