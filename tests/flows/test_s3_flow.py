@@ -18,39 +18,41 @@ REPORT = {"n_items": 2, "n_recon": 4, "max_dims": 2, "map_points": 200, "project
 
 @pytest.fixture
 def s3_store(s3_bucket, trained_store):
-    """An S3 store holding the trained store's vae@1: same weights, same sha256."""
+    """An S3 store holding the trained store's vae@1 as s3vae@1: same weights, same sha256.
+
+    Its own name keeps its Prefect artifacts (keyed by model) apart from the local tests'.
+    """
     model, card = Store.open(trained_store).models.load("vae@1")
     store = Store.open(f"s3://{s3_bucket}/store")
     ref = store.models.register(
-        "vae",
+        "s3vae",
         model,
         dataset=card["dataset"],
         dataset_fingerprint=card["dataset_fingerprint"],
         train=card["train"],
         metrics=card["metrics"],
     )
-    assert str(ref) == "vae@1" and store.models.card(ref)["sha256"] == card["sha256"]
+    assert str(ref) == "s3vae@1" and store.models.card(ref)["sha256"] == card["sha256"]
     return store
 
 
 def test_encode_fit_and_report_on_s3_match_a_local_store(s3_store, model_store):
     kwargs = {
         "dataset": "dsprites",
-        "model": "vae@1",
         "table": "t",
         "dataset_options": SMALL,
         "chunk_size": 300,
         "batch_size": 100,
     }
-    remote = encode_flow(store=str(s3_store.root), **kwargs)
-    local = encode_flow(store=str(model_store.root), **kwargs)
+    remote = encode_flow(store=str(s3_store.root), model="s3vae@1", **kwargs)
+    local = encode_flow(store=str(model_store.root), model="vae@1", **kwargs)
     assert remote["written"] == local["written"] == SMALL["n_items"]
     a, b = s3_store.latent_table("t").read(), model_store.latent_table("t").read()
     np.testing.assert_array_equal(a["item_id"].to_numpy(), b["item_id"].to_numpy())
     np.testing.assert_array_equal(z_matrix(a), z_matrix(b))  # same weights, same batches
     np.testing.assert_array_equal(z_matrix(a, "z_logvar"), z_matrix(b, "z_logvar"))
     version = s3_store.latent_table("t").version
-    again = encode_flow(store=str(s3_store.root), **kwargs)
+    again = encode_flow(store=str(s3_store.root), model="s3vae@1", **kwargs)
     assert again["written"] == 0 and s3_store.latent_table("t").version == version
 
     (ref,) = fit_directions_flow("t", [RIDGE], store=str(s3_store.root))
@@ -60,15 +62,14 @@ def test_encode_fit_and_report_on_s3_match_a_local_store(s3_store, model_store):
     expected, _, _ = model_store.directions.get(local_ref)
     np.testing.assert_allclose(direction.vector, expected.vector, rtol=1e-6, atol=1e-7)
     assert lineage.latent_table == "t" and lineage.latent_table_version == version
-    assert (
-        lineage.model == "vae@1" and lineage.model_sha256 == s3_store.models.card("vae@1")["sha256"]
-    )
+    assert lineage.model == "s3vae@1"
+    assert lineage.model_sha256 == s3_store.models.card("s3vae@1")["sha256"]
     n = s3_store.sql("SELECT count(*) AS n FROM latents.t WHERE split = 'train'")["n"][0].as_py()
     assert n == int((a["split"].to_numpy() == "train").sum())
 
     # the HTML report lands in the store's reports/ prefix, as it does in a local store
     out = report_flow(store=str(s3_store.root), options=REPORT)
-    assert out["path"] == f"{s3_store.root}/reports/vae-v1/report.html"
+    assert out["path"] == f"{s3_store.root}/reports/s3vae-v1/report.html"
     html = Location.of(out["path"]).read_text()
     assert html.startswith("<!DOCTYPE html>") and out["bytes"] == len(html.encode())
     assert out["table"] == "t" and out["rows"] == SMALL["n_items"] and out["directions"] == 1
