@@ -20,7 +20,7 @@ from latentops import __version__
 from latentops.data import Dataset, get_dataset, load_array_file
 from latentops.errors import LatentOpsError, VersionConflictError
 from latentops.models import Autoencoder, fit_batch_size, parse_batch_size, pick_device
-from latentops.storage import Store
+from latentops.storage import Store, StoreAccessError
 
 
 def current_run_id() -> str | None:
@@ -32,12 +32,12 @@ def current_run_id() -> str | None:
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     """Retry transient failures (IO, commit races) but never LatentOpsError (bad input).
 
-    VersionConflictError is the one LatentOpsError that is transient: it means concurrent
-    writers kept winning commit races, and a later attempt will get through.
+    Two LatentOpsErrors are transient: VersionConflictError (concurrent writers kept winning
+    commit races) and StoreAccessError (the store's disk or object storage did not answer).
     """
     try:
         state.result()
-    except VersionConflictError:
+    except (VersionConflictError, StoreAccessError):
         return True
     except LatentOpsError:
         return False

@@ -20,6 +20,7 @@ from latentops.errors import (
     VersionConflictError,
 )
 from latentops.flows.encode import encode_flow
+from latentops.storage import StoreAccessError
 from latentops.tasks._common import retry_unless_bad_input, transient_retries
 from latentops.tasks.encode import encode_chunk
 
@@ -54,6 +55,7 @@ def _task_runs(flow_state, final: str, timeout: float = 60):
         (OSError("disk hiccup"), True),
         (ConnectionError("s3 reset"), True),
         (VersionConflictError("lost 25 commit races"), True),
+        (StoreAccessError("cannot read s3://b/s: connection reset"), True),
         (InvalidInputError("z has NaN"), False),
         (NotFoundError("no model vae@9"), False),
         (CorruptArtifactError("sha256 mismatch"), False),
