@@ -22,6 +22,21 @@ def prefect_harness():
 
 
 @pytest.fixture
+def read_artifacts(prefect_harness):
+    """``read_artifacts(key)``: the Prefect artifacts with ``key`` on the session's test API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    def read(key: str) -> list:
+        with get_client(sync_client=True) as client:
+            return client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+
+    return read
+
+
+@pytest.fixture
 def store(tmp_path):
     """An empty store in a temporary directory."""
     from latentops.storage import Store

@@ -43,13 +43,15 @@ def record_latents_version(root: str, table: str, version: int, written: int, mo
     )
 
 
-def record_directions(root: str, refs: list[str], parents: dict[str, Any]) -> None:
-    """Artifact + one event per newly registered direction version."""
+def record_directions(
+    root: str, refs: list[str], parents: dict[str, Any], source: str = "refit"
+) -> None:
+    """Artifact + one event per direction version registered by a ``source`` (fit, refit) run."""
     if not refs:
         return
     create_table_artifact(
         [{"store": root, "direction": ref, "parent": parents.get(ref)} for ref in refs],
-        key="directions-refit",
+        key=artifact_key("directions", source),
         description=f"{len(refs)} direction version(s) registered by this run",
     )
     for ref in refs:

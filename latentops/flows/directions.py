@@ -1,4 +1,8 @@
-"""Direction flows: fit one or many directions on a pinned latent table snapshot."""
+"""Direction flows: fit one or many directions on a pinned latent table snapshot.
+
+Each registered version emits ``latentops.direction.registered``, so a served re-evaluate
+deployment scores hand-fitted directions as it does refitted ones.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from latentops.flows._lineage import record_directions
 from latentops.storage import Store
 from latentops.tasks.directions import fit_and_register, plan_fit_all
 
@@ -27,6 +32,7 @@ def fit_directions_flow(
     ]
     refs = [ref for future in futures for ref in future.result()]
     get_run_logger().info("registered %d directions on %s@%d: %s", len(refs), table, version, refs)
+    record_directions(root, refs, {}, source="fit")  # lets re-evaluate deployments react
     return refs
 
 

@@ -24,7 +24,7 @@ def encoded(model_store):
     return model_store, out
 
 
-def test_fit_registers_with_lineage_and_refit_bumps_version(encoded):
+def test_fit_registers_with_lineage_and_refit_bumps_version(encoded, read_artifacts):
     store, out = encoded
     spec = {"name": "right", "method": "ridge", "label": "pos_x"}
     (ref,) = fit_directions_flow("t", [spec], store=str(store.root))
@@ -35,6 +35,11 @@ def test_fit_registers_with_lineage_and_refit_bumps_version(encoded):
     assert lineage.model == "vae@1" and len(lineage.model_sha256) == 64
     assert lineage.run_id is not None and lineage.space == "mu"
     assert "r2" in direction.metrics
+    # the run left a `directions-fit` artifact naming it (with the event re-evaluate reacts to)
+    assert any(
+        str(store.root) in str(a.data) and '"right@1"' in str(a.data)
+        for a in read_artifacts("directions-fit")
+    )
     (ref2,) = fit_directions_flow(
         "t", [{**spec, "method": "mean_diff", "label": "pos_x>15"}], store=str(store.root)
     )

@@ -22,17 +22,7 @@ def store_copy(report_store, tmp_path):
     return Store.open(root)
 
 
-def _artifacts(key):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        return client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-        )
-
-
-def test_flow_writes_the_page_and_publishes_link_and_summary(store_copy):
+def test_flow_writes_the_page_and_publishes_link_and_summary(store_copy, read_artifacts):
     out = report_flow(store=str(store_copy.root), options=OPTIONS, color_by="scale")
     path = store_copy.root / "reports" / "vae-v1" / "report.html"
     assert (
@@ -45,10 +35,10 @@ def test_flow_writes_the_page_and_publishes_link_and_summary(store_copy):
     assert out["edits"] is None and out["scored_directions"] is None and out["dataset_images"]
     assert "coloured by scale" in html  # the chosen factor colours the map
 
-    (link,) = _artifacts("report-vae-1")
+    (link,) = read_artifacts("report-vae-1")
     # Prefect 3 stores a link artifact as a markdown link to the page
     assert f"({path.as_uri()})" in link.data and link.flow_run_id is not None
-    (summary,) = _artifacts("report-vae-1-summary")
+    (summary,) = read_artifacts("report-vae-1-summary")
     assert summary.type == "markdown" and summary.flow_run_id == link.flow_run_id
     assert f"| edits | {NOT_COMPUTED} |" in summary.data and f"| rows | {n} |" in summary.data
 
