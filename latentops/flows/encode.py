@@ -12,13 +12,11 @@ from collections import deque
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, wait
 
 from latentops._progress import progress_bar
-from latentops.errors import InvalidInputError
 from latentops.flows._lineage import record_latents_version
-from latentops.flows.runners import runner_width
+from latentops.flows.runners import in_flight
 from latentops.models import parse_batch_size
 from latentops.refs import check_name, parse_ref
 from latentops.storage import Store
@@ -30,15 +28,6 @@ def default_table_name(dataset: str, model_ref: str) -> str:
     """``<dataset>_<model>_v<version>``: one latent table per model version by default."""
     ref = parse_ref(model_ref, "model")
     return f"{dataset}_{ref.name}_v{ref.version}"
-
-
-def _in_flight(parallel: int | None) -> int:
-    if parallel is None:
-        ctx = FlowRunContext.get()
-        return runner_width(ctx.task_runner if ctx else None)
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise InvalidInputError(f"parallel={parallel!r} must be None (auto) or an int >= 1")
-    return parallel
 
 
 @flow(name="encode", log_prints=False)
@@ -67,7 +56,7 @@ def encode_flow(
     root = str(Store.open(store).root)
     model_ref = Store.open(root).models.card(model)["ref"]
     table = check_name(table or default_table_name(dataset, model_ref), "table name")
-    width = _in_flight(parallel)
+    width = in_flight(parallel)
 
     plan = plan_encode(root, table, dataset, options, model_ref)
     missing = plan["missing"]

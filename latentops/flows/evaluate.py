@@ -16,12 +16,11 @@ from collections import deque
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, wait
 
 from latentops._progress import progress_bar
 from latentops.errors import InvalidInputError
-from latentops.flows.runners import runner_width
+from latentops.flows.runners import in_flight
 from latentops.refs import check_name
 from latentops.storage import Store
 from latentops.storage.scores import ScoresTable
@@ -74,16 +73,6 @@ def _run_id() -> str:
     return current_run_id() or str(uuid.uuid4())
 
 
-def _in_flight(parallel: int | None) -> int:
-    """Chunks in flight: ``parallel``, else one per Dask worker thread (one under threads)."""
-    if parallel is None:
-        ctx = FlowRunContext.get()
-        return runner_width(ctx.task_runner if ctx else None)
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise InvalidInputError(f"parallel={parallel!r} must be None (auto) or an int >= 1")
-    return parallel
-
-
 def _check_sizes(chunk_size: int, batch_size: int, ppl_items: int, ppl_eps: float) -> None:
     for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -129,7 +118,7 @@ def evaluate_flow(
         check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths", min_size=2)
     )
     _check_sizes(chunk_size, batch_size, ppl_items, ppl_eps)
-    width = _in_flight(parallel)
+    width = in_flight(parallel)
     snap, card = pin_snapshot(Store.open(root), table, table_version)
     refs = resolve_directions(Store.open(root), directions, card, table)
     judge_ref, _ = check_evaluation(Store.open(root), card, judge, refs, target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from latentops.errors import InvalidInputError
@@ -47,3 +48,13 @@ def runner_width(runner: TaskRunner | None) -> int:
     if client is None or not hasattr(client, "nthreads"):
         return 1
     return max(1, sum(client.nthreads().values()))
+
+
+def in_flight(parallel: int | None) -> int:
+    """Chunks to keep in flight: ``parallel``, else the current flow's runner_width."""
+    if parallel is None:
+        ctx = FlowRunContext.get()
+        return runner_width(ctx.task_runner if ctx else None)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise InvalidInputError(f"parallel={parallel!r} must be None (auto) or an int >= 1")
+    return parallel

@@ -22,18 +22,6 @@ def _dask_runner(cluster):
     return DaskTaskRunner(address=cluster.scheduler_address)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """Two single-threaded worker processes, as a second machine's workers would be."""
-    pytest.importorskip("prefect_dask")
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster
-
-
 def _loads_per_worker(cluster) -> dict[str, tuple[int, int]]:
     def cache_info() -> tuple[int, int]:
         from latentops.tasks._common import _load

@@ -50,18 +50,6 @@ def root(base, tmp_path):
     return str(dst)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """Two single-threaded worker processes, as a second machine's workers would be."""
-    pytest.importorskip("prefect_dask")
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster
-
-
 def _rows(root: str, run_id: str) -> dict[tuple, dict]:
     rows = ScoresTable(Store.open(root).table_uri("scores")).read(run_id=run_id).to_pylist()
     return {(r["direction"], r["metric"], r["strength"]): r for r in rows}
