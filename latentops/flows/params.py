@@ -70,3 +70,23 @@ class EncodeSpec(BaseModel):
     )
     device: str | None = Field(None, description="torch device (default: cuda when present).")
     runner: RunnerOptions = Field(default_factory=RunnerOptions)
+
+
+class ReevaluateSpec(BaseModel):
+    """How a re-evaluate run scores each new direction version (the evaluate flow's settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: str = Field(..., description="Judge NAME (latest version at each run) or NAME@VERSION.")
+    strengths: list[float] | None = Field(
+        None, min_length=2, description="Strength grid (default -3, -1.5, 0, 1.5, 3)."
+    )
+    sample: int | None = Field(512, ge=2, description="Items per scorecard (seeded sample).")
+    seed: int = Field(0, description="Seed of the item sample and of the path-length strengths.")
+    calibrate: float | None = Field(
+        1.0, description="Find the strength that moves the judged target by this much."
+    )
+    chunk_size: int = Field(2048, ge=1, description="Items per scoring task.")
+    batch_size: int = Field(256, ge=1, description="Items per decode + judge batch.")
+    device: str | None = Field(None, description="torch device (default: cuda when present).")
+    runner: RunnerOptions = Field(default_factory=RunnerOptions)
