@@ -73,3 +73,43 @@ def test_encode_fit_and_report_on_s3_match_a_local_store(s3_store, model_store):
     html = Location.of(out["path"]).read_text()
     assert html.startswith("<!DOCTYPE html>") and out["bytes"] == len(html.encode())
     assert out["table"] == "t" and out["rows"] == SMALL["n_items"] and out["directions"] == 1
+
+
+def test_dask_workers_share_an_s3_store_exactly_once(s3_store, model_store):
+    """Scale-out as on several machines: worker processes that share nothing but the bucket.
+
+    The workers start after the AWS_* environment is set, as a remote worker would be
+    configured. One process first encodes another, overlapping subset; the cluster then adds
+    only the missing items, and a second sharded run adds none.
+    """
+    pytest.importorskip("prefect_dask")
+    from distributed import LocalCluster
+    from prefect_dask import DaskTaskRunner
+
+    from latentops.data import get_dataset
+
+    first, full = {**SMALL, "n_items": 200}, SMALL
+    kwargs = {"dataset": "dsprites", "table": "t", "chunk_size": 150, "batch_size": 75}
+    encode_flow(store=str(s3_store.root), model="s3vae@1", dataset_options=first, **kwargs)
+    ids_first = get_dataset("dsprites", **first).item_ids()
+    ids_full = get_dataset("dsprites", **full).item_ids()
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+        sharded = encode_flow.with_options(task_runner=runner)
+        out = sharded(store=str(s3_store.root), model="s3vae@1", dataset_options=full, **kwargs)
+        again = sharded(store=str(s3_store.root), model="s3vae@1", dataset_options=full, **kwargs)
+    assert out["planned"] == out["written"] == len(np.setdiff1d(ids_full, ids_first))
+    assert again["written"] == 0
+    stored = s3_store.latent_table("t").read()
+    ids = stored["item_id"].to_numpy()
+    assert len(ids) == len(np.unique(ids)) == len(np.union1d(ids_first, ids_full))  # once each
+
+    encode_flow(store=str(model_store.root), model="vae@1", dataset_options=full, **kwargs)
+    local = model_store.latent_table("t").read()
+    pos = np.searchsorted(ids, local["item_id"].to_numpy(), sorter=np.argsort(ids))
+    same = np.argsort(ids)[pos]
+    np.testing.assert_array_equal(ids[same], local["item_id"].to_numpy())
+    # single-threaded workers round float32 convolutions differently from a 2-thread process
+    np.testing.assert_allclose(z_matrix(stored)[same], z_matrix(local), rtol=1e-5, atol=1e-6)
