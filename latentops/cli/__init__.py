@@ -22,7 +22,7 @@ app = typer.Typer(
         "  latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5\n\n"
         "  latentops encode --model vae@1\n\n"
         "  latentops directions fit --table dsprites_vae_v1 --label shape==2 --method logistic --name heart\n\n"
-        "  latentops sql \"SELECT shape, count(*) FROM latents.dsprites_vae_v1 GROUP BY shape\""
+        '  latentops sql "SELECT shape, count(*) FROM latents.dsprites_vae_v1 GROUP BY shape"'
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -85,9 +85,7 @@ def directions_fit(
     if n_components is not None:
         params["n_components"] = n_components
     spec = {"name": name, "method": method, "label": label, "params": params}
-    refs = fit_directions_flow(
-        table, [spec], store=str(store) if store else None, table_version=table_version
-    )
+    refs = fit_directions_flow(table, [spec], store=store or None, table_version=table_version)
     show_directions(refs, store)
 
 
@@ -148,7 +146,7 @@ def directions_fit_all(
 
     chosen = [m.strip() for m in methods.split(",")] if methods else None
     with console.status(f"fitting directions on {table}…"):
-        refs = fit_all_flow(table, store=str(store) if store else None, methods=chosen)
+        refs = fit_all_flow(table, store=store or None, methods=chosen)
     show_directions(refs, store)
 
 

@@ -57,10 +57,6 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
     return out
 
 
-def _store(store: str | None) -> str | None:
-    return str(store) if store else None
-
-
 def _done(summary: dict[str, Any]) -> None:
     console.print(
         f"[green]{summary['written']}[/green] new {summary['kind']} edits of "
@@ -108,7 +104,7 @@ def edit(
         "where": where,
         "sample": sample,
         "seed": seed,
-        "store": _store(store),
+        "store": store or None,
         "table_version": table_version,
         "chunk_size": chunk_size,
         "batch_size": batch_size,
@@ -157,7 +153,7 @@ def interpolate(
         method,
         where,
         seed,
-        _store(store),
+        store or None,
         table_version,
         batch_size=batch_size,
         device=device,
@@ -196,7 +192,7 @@ def traverse(
         where,
         sample,
         seed,
-        _store(store),
+        store or None,
         table_version,
         batch_size=batch_size,
         device=device,
@@ -317,7 +313,7 @@ def evaluate(
             seed,
             target,
             calibrate,
-            _store(store),
+            store or None,
             table_version,
             batch_size,
             device=device,
@@ -360,7 +356,7 @@ def metrics(
     from latentops.flows.evaluate import metrics_flow
 
     out = metrics_flow(
-        table, metric or None, factor or None, where, not full, seed, _store(store), table_version
+        table, metric or None, factor or None, where, not full, seed, store or None, table_version
     )
     show_table(
         pa.table({"metric": list(out["scores"]), "value": list(out["scores"].values())}),

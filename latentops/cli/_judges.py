@@ -45,7 +45,7 @@ def judges_train(
         ref = train_judge_flow(
             dataset,
             name,
-            str(store) if store else None,
+            store or None,
             opts,
             epochs,
             lr=lr,

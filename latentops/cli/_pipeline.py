@@ -88,7 +88,7 @@ def train(
             dataset=dataset,
             arch=model,
             name=name,
-            store=str(store) if store else None,
+            store=store or None,
             dataset_options=opts,
             model_params=config,
             epochs=epochs,
@@ -154,7 +154,7 @@ def encode(
         dataset=dataset,
         model=card["ref"],
         table=table,
-        store=str(store) if store else None,
+        store=store or None,
         dataset_options=opts,
         chunk_size=chunk_size,
         batch_size=batch_size,
@@ -196,7 +196,7 @@ def import_embeddings(
         table=table,
         vector_column=vector_column,
         label_columns=labels,
-        store=str(store) if store else None,
+        store=store or None,
         progress=True,
     )
     show_card(summary, f"imported into {table}")
@@ -225,7 +225,7 @@ def demo(
         "latentops demo: β-VAE on dSprites → latents → directions → edits → scores → report"
     )
     summary = pipeline_flow(
-        store=str(store) if store else None,
+        store=store or None,
         dataset_options=options,
         epochs=10 if full else 8,
         judge_options={"image_size": 64, "n_items": 20_000, "seed": 1} if full else None,

@@ -44,7 +44,7 @@ def report(
     options = {"projection": projection, "n_items": n_items}
     with console.status("rendering the report…"):
         summary = report_flow(
-            store=str(store) if store else None,
+            store=store or None,
             model=model,
             table=table,
             out=out or None,

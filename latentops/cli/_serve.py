@@ -140,7 +140,7 @@ def serve(
         raise InvalidInputError(f"bad serve option: {exc}") from None
     deployments = build_deployments(
         spec,
-        store=str(store) if store else None,
+        store=store or None,
         name=name,
         interval=encode_interval,
         cron=encode_cron,

@@ -21,15 +21,14 @@ from typing import Any
 from prefect import flow
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
-from prefect.task_runners import TaskRunner
 
 from latentops.errors import InvalidInputError
 from latentops.flows._lineage import DIRECTION_REGISTERED, LATENTS_UPDATED
 from latentops.flows.encode import encode_flow
-from latentops.flows.params import EncodeSpec, RunnerOptions
+from latentops.flows.params import EncodeSpec
 from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
 from latentops.flows.refit import refit_flow
-from latentops.flows.runners import make_task_runner
+from latentops.flows.runners import runner_for
 from latentops.storage import Store
 from latentops.storage.judges import JudgeRegistry
 
@@ -45,17 +44,13 @@ def dataset_for(
     return dataset, {**(trained if same else {}), **options}
 
 
-def _runner(options: RunnerOptions) -> TaskRunner:
-    return make_task_runner(options.kind, address=options.address, n_workers=options.n_workers)
-
-
 @flow(name="encode-new-items")
 def encode_new_items(spec: EncodeSpec, store: str | None = None) -> dict[str, Any]:
     """Encode the items of ``spec``'s dataset that are not in its latent table yet."""
     root = str(Store.open(store).root)
     card = Store.open(root).models.card(spec.model)  # NAME follows the latest version
     dataset, options = dataset_for(card, spec.dataset, spec.options.as_dict())
-    return encode_flow.with_options(task_runner=_runner(spec.runner))(
+    return encode_flow.with_options(task_runner=runner_for(spec.runner))(
         dataset=dataset,
         model=card["ref"],
         table=spec.table,
@@ -89,10 +84,10 @@ def build_deployments(
     root = str(Store.open(store).root)
     # Fail now, not at the first scheduled run: unknown model, runner or missing prefect-dask.
     Store.open(root).models.card(spec.model)
-    _runner(spec.runner)
+    runner_for(spec.runner)
     if reevaluate is not None:
         JudgeRegistry(Store.open(root).root).card(reevaluate.judge)  # unknown judge
-        _runner(reevaluate.runner)
+        runner_for(reevaluate.runner)
     common: dict[str, Any] = {
         "name": name,
         "concurrency_limit": 1,

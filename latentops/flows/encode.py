@@ -68,7 +68,8 @@ def encode_flow(
     batch = requested
     if requested == "auto":
         # Probed on a worker (the one with the device), where chunks then hit its cache.
-        batch = choose_batch_size(root, model_ref, device) if len(missing) else None
+        probe = choose_batch_size.submit(root, model_ref, device) if len(missing) else None
+        batch = probe.result() if probe is not None else None
     encode = encode_chunk.with_options(**transient_retries())
     chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
     written = 0

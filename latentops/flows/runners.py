@@ -8,6 +8,7 @@ from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from latentops.errors import InvalidInputError
+from latentops.flows.params import RunnerOptions
 
 RUNNERS = ("thread", "dask")
 
@@ -40,6 +41,11 @@ def make_task_runner(
         raise InvalidInputError(f"n_workers={n_workers!r} must be an int >= 1")
     cluster: dict[str, Any] = {"n_workers": n_workers, "threads_per_worker": 1, "processes": True}
     return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+def runner_for(options: RunnerOptions) -> TaskRunner:
+    """The task runner a deployment's typed ``runner`` parameter asks for."""
+    return make_task_runner(options.kind, address=options.address, n_workers=options.n_workers)
 
 
 def runner_width(runner: TaskRunner | None) -> int:

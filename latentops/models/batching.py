@@ -134,22 +134,23 @@ def fit_batch_size(
     cap = (CUDA_MAX_BATCH if cuda else CPU_MAX_BATCH) if max_batch is None else max_batch
     _check_int(min_batch, "min_batch", 1, "the smallest batch worth running, e.g. 1")
     _check_int(cap, "max_batch", min_batch, "cap it at or above min_batch, or None for the default")
-    if free_bytes is None:
-        free_bytes = _cuda_free_bytes(dev) if cuda else available_host_bytes()
-    _check_int(free_bytes, "free_bytes", 1, "pass the bytes a batch may use, or None to measure")
     shape = _check_shape(model.x_shape if item_shape is None else item_shape)
-    est = probe_memory(model, shape, dev, decode=decode, amp=amp)
-    batch = batch_for_budget(
-        est.fixed_bytes,
-        est.per_item_bytes,
-        free_bytes,
-        fraction=fraction,
-        max_batch=cap,
-        min_batch=min_batch,
-    )
-    if cuda:  # the estimate is a line through two points; check it on the real thing
-        budget = math.floor(fraction * free_bytes)
-        batch = _largest_that_runs(model, shape, dev, batch, budget, min_batch, decode, amp)
+    with _eval_on(model, dev):  # the weights sit on the device before free memory is read
+        if free_bytes is None:
+            free_bytes = _cuda_free_bytes(dev) if cuda else available_host_bytes()
+        _check_int(free_bytes, "free_bytes", 1, "pass the bytes a batch may use, or None")
+        est = probe_memory(model, shape, dev, decode=decode, amp=amp)
+        batch = batch_for_budget(
+            est.fixed_bytes,
+            est.per_item_bytes,
+            free_bytes,
+            fraction=fraction,
+            max_batch=cap,
+            min_batch=min_batch,
+        )
+        if cuda:  # the estimate is a line through two points; check it on the real thing
+            budget = math.floor(fraction * free_bytes)
+            batch = _largest_that_runs(model, shape, dev, batch, budget, min_batch, decode, amp)
     log.info(
         "batch size %d on %s: %s per item + %s fixed, %s free x %.2f",
         batch,
@@ -192,13 +193,16 @@ def available_host_bytes() -> int:
 
 @contextlib.contextmanager
 def _eval_on(model: Autoencoder, dev: torch.device) -> Iterator[None]:
-    """Probe in eval mode on ``dev`` (where encode_batches runs it), then restore the mode."""
+    """Probe in eval mode on ``dev`` (where encode_batches runs it); restore mode and device."""
     was_training = model.training
+    home = next((p.device for p in model.parameters()), None)
     model.to(dev).eval()
     try:
         yield
     finally:
         model.train(was_training)
+        if home is not None:
+            model.to(home)
 
 
 def _forward(model: Autoencoder, x: torch.Tensor, decode: bool) -> list[Any]:

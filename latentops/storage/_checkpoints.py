@@ -28,7 +28,9 @@ def save_state(
     data = save(state, metadata=metadata)
     sha = hashlib.sha256(data).hexdigest()
     target = blobs / f"{sha}.safetensors"
-    if not target.exists():  # same name = same bytes, so a racing writer is harmless
+    # Same name = same bytes, so a racing writer is harmless; a blob that no longer matches
+    # its name (corrupted on disk) is rewritten, so registering again repairs it.
+    if not target.exists() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
         target.write_bytes(data)
     return f"{blobs.name}/{sha}.safetensors", sha
 

@@ -206,7 +206,7 @@ class Location:
     def with_suffix(self, suffix: str) -> Location:
         """This location with its name's suffix replaced (like ``Path.with_suffix``)."""
         stem, dot, _ = self.name.rpartition(".")
-        return self.parent.child((stem if dot else self.name) + suffix)
+        return self.parent.child((stem if dot and stem else self.name) + suffix)  # .x -> .x.json
 
     def as_uri(self) -> str:
         """A URL for humans and links: ``file:///...`` locally, the ``s3://`` URI otherwise."""
@@ -265,11 +265,6 @@ class Location:
         return self.read_bytes().decode("utf-8")
 
     # -- writing --------------------------------------------------------------------------
-
-    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        """Create the folder (like ``Path.mkdir``); S3 has no folders, so there it does nothing."""
-        if self.is_local:
-            Path(self.path).mkdir(parents=parents, exist_ok=exist_ok)
 
     def write_bytes(self, data: bytes) -> None:
         """Write the whole file atomically: readers see the old bytes or all of the new ones."""

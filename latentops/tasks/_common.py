@@ -157,7 +157,11 @@ def _fitted_batch(store_root: str, ref: str, sha256: str, device: str) -> int:
 
 
 def resolve_batch_size(store: Store, ref: str, device: str | None, batch_size: int | str) -> int:
-    """``batch_size`` as an int; "auto" is fitted to free memory once per process and device."""
+    """``batch_size`` as an int; "auto" is fitted to free memory once per process and device.
+
+    The fit is kept for the life of the worker process, like the model it was probed with; a
+    long-lived worker whose GPU is later shared should be given a fixed batch size instead.
+    """
     value = parse_batch_size(batch_size)
     if value != "auto":
         return value

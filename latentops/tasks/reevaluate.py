@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from latentops.errors import LatentOpsError
-from latentops.storage import Store
+from latentops.errors import LatentOpsError, VersionConflictError
+from latentops.storage import Store, StoreAccessError
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.scores import ScoresTable
 from latentops.tasks.edit import pin_snapshot, resolve_directions
@@ -53,6 +53,8 @@ def plan_reevaluate(store_path: str, judge: str) -> dict[str, Any]:
             snap, card = pin_snapshot(store, table, version)
             resolve_directions(store, [ref], card, table)
             check_evaluation(store, card, judge_ref, [ref], None)
+        except (StoreAccessError, VersionConflictError):
+            raise  # transient: retry the run rather than skip the version for good
         except LatentOpsError as exc:
             skipped.append({"ref": ref, "reason": str(exc)})
             continue

@@ -6,6 +6,7 @@ Attempts are counted from the task run's state history read back through the API
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ def test_transient_io_failure_is_retried_then_succeeds(model_store):
     ids = get_dataset("dsprites", **OPTS).item_ids()[:100]
     # A real transient fault: a file sits where the table directory must go, so the first
     # attempt's commit fails with OSError. The retry hook clears it before the next attempt.
-    blocker = model_store.root / "latents" / "t"
+    blocker = Path(root) / "latents" / "t"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
     cleared = []

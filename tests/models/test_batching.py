@@ -232,3 +232,11 @@ def test_cuda_probe_and_default_fit():
         assert model.encode(torch.zeros(b, 1, 64, 64, device=dev)).shape == (b, 10)
     with pytest.raises(InvalidInputError, match="room for 0 item"):
         fit_batch_size(model, device=dev, free_bytes=64 * 1024)
+
+
+@CUDA
+def test_cuda_probe_of_a_cpu_model_leaves_it_on_the_cpu():
+    model = build_model("vae", latent_dim=4, image_size=16)
+    batch = fit_batch_size(model, device="cuda", max_batch=64)
+    assert 1 <= batch <= 64
+    assert all(p.device.type == "cpu" for p in model.parameters())

@@ -62,6 +62,9 @@ def test_corrupt_or_missing_checkpoint(store):
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptArtifactError, match="does not match its sha256"):
         store.models.load("vae@1")
+    _register(store, name="again")  # the same weights again: the blob is rewritten, repaired
+    assert store.models.card("again@1")["checkpoint"] == store.models.card("vae@1")["checkpoint"]
+    store.models.load("vae@1")
     path.unlink()
     with pytest.raises(NotFoundError, match="is missing"):
         store.models.load("vae@1")
