@@ -9,19 +9,14 @@ the model it judges. Weights share the store's content-addressed ``checkpoints/`
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import torch
 
-from latentops import __version__
 from latentops.evaluation import AttributePredictor, PredictorConfig
-from latentops.refs import Ref, check_name, parse_ref
-from latentops.storage import _delta, _versioned
-from latentops.storage._checkpoints import load_state, save_state
-from latentops.storage._location import Location
+from latentops.refs import Ref
+from latentops.storage._registry import CheckpointRegistry
 
 KIND = "attribute_predictor"
 
@@ -47,13 +42,12 @@ SCHEMA = pa.schema(
 )
 
 
-class JudgeRegistry:
+class JudgeRegistry(CheckpointRegistry):
     """The ``judges`` table of a store plus the shared ``checkpoints/`` folder."""
 
-    def __init__(self, root: Location | str | os.PathLike[str]) -> None:
-        self.root = Location.of(root)
-        self.uri = str(self.root / "judges")
-        self.blobs = self.root / "checkpoints"
+    TABLE = "judges"
+    WHAT = "judge"
+    SCHEMA = SCHEMA
 
     def register(
         self,
@@ -68,54 +62,29 @@ class JudgeRegistry:
         run_id: str | None = None,
     ) -> Ref:
         """Store weights + card as the next version of ``name``; return ``name@version``."""
-        check_name(name, "judge name")
-        checkpoint, sha = save_state(self.blobs, judge, {"kind": KIND})
-        config = judge.config.to_dict()
-
-        def row(version: int) -> dict[str, Any]:
-            return {
-                "name": name,
-                "version": version,
-                "kind": KIND,
-                "factors_json": json.dumps(judge.config.factors, sort_keys=True),
-                "config_json": json.dumps(config, sort_keys=True),
-                "checkpoint": checkpoint,
-                "sha256": sha,
-                "n_params": sum(p.numel() for p in judge.parameters()),
-                "dataset": dataset,
-                "dataset_fingerprint": dataset_fingerprint,
-                "dataset_options_json": json.dumps(dataset_options, sort_keys=True, default=str),
-                "train_json": json.dumps(train, sort_keys=True, default=str),
-                "metrics_json": json.dumps(metrics, sort_keys=True, default=float),
-                "run_id": run_id,
-                "created_at": datetime.now(UTC),
-                "code_version": __version__,
-            }
-
-        version = _versioned.register(
-            self.uri, SCHEMA, {"kind": "judges"}, name, row, run_id, "judge"
+        fields = {
+            "kind": KIND,
+            "factors_json": json.dumps(judge.config.factors, sort_keys=True),
+            "config_json": json.dumps(judge.config.to_dict(), sort_keys=True),
+            "dataset_options_json": json.dumps(dataset_options, sort_keys=True, default=str),
+        }
+        return self._register(
+            name,
+            judge,
+            {"kind": KIND},
+            fields,
+            dataset=dataset,
+            dataset_fingerprint=dataset_fingerprint,
+            train=train,
+            metrics=metrics,
+            run_id=run_id,
         )
-        return Ref(name, version)
-
-    def card(self, ref: str | Ref) -> dict[str, Any]:
-        """The card of ``name@version`` (latest if unpinned)."""
-        ref = parse_ref(ref, "judge") if isinstance(ref, str) else ref
-        return _versioned.card_from_row(_versioned.get_row(self.uri, ref, "judge"))
 
     def load(
         self, ref: str | Ref, device: torch.device | str = "cpu"
     ) -> tuple[AttributePredictor, dict]:
         """Rebuild the judge of ``ref`` from its card and verified weights, in eval mode."""
-        card = self.card(ref)
-        fix = "retrain it with `latentops judges train`"
-        state = load_state(self.root, card, "judge", fix, device)
+        state, card = self._state(ref, "retrain it with `latentops judges train`", device)
         judge = AttributePredictor(PredictorConfig(**card["config"]))
         judge.load_state_dict(state)
         return judge.to(device).eval(), card
-
-    def list(self) -> pa.Table:
-        """Every registered judge version (empty table when none)."""
-        if not _delta.exists(self.uri):
-            return SCHEMA.empty_table()
-        table = _delta.open_table(self.uri).to_pyarrow_table()
-        return table.sort_by([("name", "ascending"), ("version", "ascending")])
