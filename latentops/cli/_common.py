@@ -24,6 +24,13 @@ StoreOpt = typer.Option(
     help="Latent store: a directory or s3://bucket/prefix (default ./latent-store).",
     show_default=False,
 )
+RunnerOpt = typer.Option(
+    "thread", "--runner", help="thread, or dask to shard the work's chunks over a Dask cluster."
+)
+DaskAddressOpt = typer.Option(
+    None, "--dask-address", help="Scheduler of an existing cluster (default: a local one)."
+)
+DaskWorkersOpt = typer.Option(2, "--dask-workers", help="Workers of the local Dask cluster.")
 DeviceOpt = typer.Option(
     None, "--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if present)."
 )

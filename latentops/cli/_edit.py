@@ -8,7 +8,16 @@ import numpy as np
 import pyarrow as pa
 import typer
 
-from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_table
+from latentops.cli._common import (
+    DaskAddressOpt,
+    DaskWorkersOpt,
+    DeviceOpt,
+    RunnerOpt,
+    StoreOpt,
+    console,
+    quiet_prefect,
+    show_table,
+)
 from latentops.errors import InvalidInputError
 
 TableOpt = typer.Option(..., "--table", "-t", help="Latent table to edit (its model decodes).")
@@ -269,13 +278,9 @@ def evaluate(
     table_version: int = VersionOpt,
     batch_size: int = typer.Option(256, "--batch-size", help="Items per decode + judge batch."),
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Items per scoring task."),
-    runner: str = typer.Option(
-        "thread", "--runner", help="thread, or dask to shard scoring chunks over a Dask cluster."
-    ),
-    dask_address: str = typer.Option(
-        None, "--dask-address", help="Scheduler of an existing cluster (default: a local one)."
-    ),
-    dask_workers: int = typer.Option(2, "--dask-workers", help="Workers of the local cluster."),
+    runner: str = RunnerOpt,
+    dask_address: str = DaskAddressOpt,
+    dask_workers: int = DaskWorkersOpt,
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:

@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card
+from latentops.cli._common import (
+    DaskAddressOpt,
+    DaskWorkersOpt,
+    DeviceOpt,
+    RunnerOpt,
+    StoreOpt,
+    console,
+    quiet_prefect,
+    show_card,
+)
 from latentops.errors import InvalidInputError
 
 
@@ -119,13 +128,9 @@ def encode(
         help="Items per forward pass, or auto: the largest that fits free device memory.",
         callback=_batch_size_option,
     ),
-    runner: str = typer.Option(
-        "thread", "--runner", help="thread, or dask to shard chunks over a Dask cluster."
-    ),
-    dask_address: str = typer.Option(
-        None, "--dask-address", help="Scheduler of an existing cluster (default: a local one)."
-    ),
-    dask_workers: int = typer.Option(2, "--dask-workers", help="Workers of the local cluster."),
+    runner: str = RunnerOpt,
+    dask_address: str = DaskAddressOpt,
+    dask_workers: int = DaskWorkersOpt,
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
