@@ -7,14 +7,13 @@ the 2-D projection of the latent map.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from latentops._png import png_bytes
 from latentops._validate import check_latents
 from latentops.errors import InvalidInputError
 from latentops.latent import coordinate_traversal, direction_traversal, interpolate
@@ -73,27 +72,8 @@ def _items_first(x: np.ndarray, k: int, n: int) -> np.ndarray:
 
 
 def tile_png(image: np.ndarray) -> bytes:
-    """One image (C, H, W) in [0, 1] (C = 1 grey or 3 RGB) -> 8-bit PNG bytes, no dependencies."""
-    x = np.asarray(image, dtype=np.float32)
-    if x.ndim != 3 or x.shape[0] not in (1, 3):
-        raise InvalidInputError(
-            f"image tile has shape {x.shape}; expected (C, H, W) with C = 1 or 3"
-        )
-    c, h, w = x.shape
-    pixels = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)  # (C, H, W)
-    rows = np.ascontiguousarray(pixels.transpose(1, 2, 0)).reshape(h, w * c)  # (H, W*C)
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 0 if c == 1 else 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
+    """One image (C, H, W) in [0, 1] (C = 1 grey or 3 RGB) -> 8-bit PNG bytes, compressed hard."""
+    return png_bytes(image, level=9)
 
 
 def project_2d(z: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
