@@ -108,8 +108,8 @@ def serve(
         )
     if encode_interval is None and encode_cron is None:
         encode_interval = 3600.0
-    runner_options = {"kind": runner, "address": dask_address, "n_workers": dask_workers}
     try:
+        runner_options = RunnerOptions(kind=runner, address=dask_address, n_workers=dask_workers)
         reevaluate = None
         if judge is not None:
             reevaluate = ReevaluateSpec(
@@ -117,7 +117,7 @@ def serve(
                 strengths=parse_grid(eval_strengths, "--eval-strengths"),
                 sample=eval_sample,
                 device=device,
-                runner=RunnerOptions(**runner_options),
+                runner=runner_options,
             )
         spec = EncodeSpec(
             model=model,
@@ -134,7 +134,7 @@ def serve(
                 vector_column=vector_column,
                 id_column=id_column,
             ),
-            runner=RunnerOptions(**runner_options),
+            runner=runner_options,
         )
     except ValidationError as exc:
         raise InvalidInputError(f"bad serve option: {exc}") from None
