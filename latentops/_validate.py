@@ -79,3 +79,10 @@ def check_nonzero(v: ArrayT, name: str = "direction", *, eps: float = 1e-12) -> 
             "refit it with labels that actually separate, or pass a non-zero vector"
         )
     return v
+
+
+def check_positive_ints(**values: object) -> None:
+    """Raise unless every keyword value is an int >= 1 (bools are not ints here)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{name}={value!r} must be a positive int")

@@ -47,8 +47,9 @@ def dataset_for(
 @flow(name="encode-new-items")
 def encode_new_items(spec: EncodeSpec, store: str | None = None) -> dict[str, Any]:
     """Encode the items of ``spec``'s dataset that are not in its latent table yet."""
-    root = str(Store.open(store).root)
-    card = Store.open(root).models.card(spec.model)  # NAME follows the latest version
+    opened = Store.open(store)
+    root = str(opened.root)
+    card = opened.models.card(spec.model)  # NAME follows the latest version
     dataset, options = dataset_for(card, spec.dataset, spec.options.as_dict())
     return encode_flow.with_options(task_runner=runner_for(spec.runner))(
         dataset=dataset,
@@ -81,12 +82,13 @@ def build_deployments(
         raise InvalidInputError("give an encode interval or a cron schedule, not both")
     if interval is not None and interval <= 0:
         raise InvalidInputError(f"encode interval {interval!r} must be > 0 seconds")
-    root = str(Store.open(store).root)
+    opened = Store.open(store)
+    root = str(opened.root)
     # Fail now, not at the first scheduled run: unknown model, runner or missing prefect-dask.
-    Store.open(root).models.card(spec.model)
+    opened.models.card(spec.model)
     runner_for(spec.runner)
     if reevaluate is not None:
-        JudgeRegistry(Store.open(root).root).card(reevaluate.judge)  # unknown judge
+        JudgeRegistry(opened.root).card(reevaluate.judge)  # unknown judge
         runner_for(reevaluate.runner)
     common: dict[str, Any] = {
         "name": name,

@@ -23,10 +23,9 @@ def fit_directions_flow(
     table_version: int | None = None,
 ) -> list[str]:
     """Fit each spec {name, method, label?, params?} concurrently; return registered refs."""
-    root = str(Store.open(store).root)
-    version = (
-        Store.open(root).latent_table(table).version if table_version is None else table_version
-    )
+    opened = Store.open(store)
+    root = str(opened.root)
+    version = opened.latent_table(table).version if table_version is None else table_version
     futures = [
         fit_and_register.submit(root, table, table_version=version, **spec) for spec in specs
     ]

@@ -12,6 +12,7 @@ import numpy as np
 from prefect import flow, get_run_logger
 
 from latentops._progress import progress_bar
+from latentops._validate import check_positive_ints
 from latentops.errors import InvalidInputError
 from latentops.storage import Store
 from latentops.tasks.edit import (
@@ -27,12 +28,6 @@ from latentops.tasks.edit import (
 )
 
 DEFAULT_TRAVERSAL = (-2.0, -1.0, 0.0, 1.0, 2.0)
-
-
-def _check_chunk(chunk_size: int, batch_size: int) -> None:
-    for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"{name}={value!r} must be a positive int")
 
 
 def _summary(
@@ -67,11 +62,12 @@ def edit_flow(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Edit the selected items along each direction at each strength; write the edits table."""
-    root = str(Store.open(store).root)
+    opened = Store.open(store)
+    root = str(opened.root)
     grid = check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths")
-    _check_chunk(chunk_size, batch_size)
-    snap, card = pin_snapshot(Store.open(root), table, table_version)
-    refs = resolve_directions(Store.open(root), directions, card, table)
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
+    snap, card = pin_snapshot(opened, table, table_version)
+    refs = resolve_directions(opened, directions, card, table)
     ids = select_items(snap, where, sample, seed)
 
     written = 0
@@ -132,15 +128,16 @@ def interpolate_flow(
     images: bool = True,
 ) -> dict[str, Any]:
     """Interpolate (lerp/slerp, ``steps`` points) between item pairs; write the edits table."""
-    root = str(Store.open(store).root)
-    _check_chunk(chunk_size, batch_size)
+    opened = Store.open(store)
+    root = str(opened.root)
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
     if method not in ("lerp", "slerp"):
         raise InvalidInputError(f"method={method!r} is unknown; use lerp or slerp")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise InvalidInputError(f"steps={steps!r} must be an int >= 2 (both endpoints included)")
     if not pairs and (isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1):
         raise InvalidInputError(f"n_pairs={n_pairs!r} must be a positive int")
-    snap, _ = pin_snapshot(Store.open(root), table, table_version)
+    snap, _ = pin_snapshot(opened, table, table_version)
     chosen = _pairs(select_items(snap, where, None, seed), pairs, n_pairs, seed)
     snap.positions(chosen.reshape(-1))  # every id must exist before anything is written
 
@@ -179,10 +176,11 @@ def traverse_flow(
     images: bool = True,
 ) -> dict[str, Any]:
     """The classic traversal grid: every latent dim (or ``dims``) set to each value, per item."""
-    root = str(Store.open(store).root)
+    opened = Store.open(store)
+    root = str(opened.root)
     grid = check_grid(DEFAULT_TRAVERSAL if values is None else values, "values")
-    _check_chunk(chunk_size, batch_size)
-    snap, card = pin_snapshot(Store.open(root), table, table_version)
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
+    snap, card = pin_snapshot(opened, table, table_version)
     d = int(card["d"])
     dims = list(range(d)) if dims is None else [int(j) for j in dims]
     bad = [j for j in dims if not 0 <= j < d]
@@ -226,12 +224,13 @@ def vq_edit_flow(
     images: bool = True,
 ) -> dict[str, Any]:
     """VQ-VAE edits: swap code ``old`` for ``new`` in every selected item's token map."""
-    root = str(Store.open(store).root)
-    _check_chunk(chunk_size, batch_size)
+    opened = Store.open(store)
+    root = str(opened.root)
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
     pairs = [(int(old), int(new)) for old, new in swaps]
     if not pairs or any(old == new for old, new in pairs):
         raise InvalidInputError(f"swaps={swaps!r} must be non-empty OLD:NEW pairs with OLD != NEW")
-    snap, _ = pin_snapshot(Store.open(root), table, table_version)
+    snap, _ = pin_snapshot(opened, table, table_version)
     ids = select_items(snap, where, sample, seed)
 
     written = 0

@@ -53,8 +53,9 @@ def encode_flow(
     """
     requested = parse_batch_size(batch_size)
     options = dict(dataset_options or {})
-    root = str(Store.open(store).root)
-    model_ref = Store.open(root).models.card(model)["ref"]
+    opened = Store.open(store)
+    root = str(opened.root)
+    model_ref = opened.models.card(model)["ref"]
     table = check_name(table or default_table_name(dataset, model_ref), "table name")
     width = in_flight(parallel)
 
@@ -97,7 +98,7 @@ def encode_flow(
             # nothing writes to the table after the flow has returned.
             wait([future for _, future in pending])
 
-    latents = Store.open(root).latents(table)
+    latents = opened.latents(table)
     version = latents.version if latents.exists() else None
     logger.info(
         "%s: wrote %d rows (batch size %s%s), table now at version %s",

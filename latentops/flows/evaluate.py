@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, wait
 
 from latentops._progress import progress_bar
+from latentops._validate import check_positive_ints
 from latentops.errors import InvalidInputError
 from latentops.flows.runners import in_flight
 from latentops.refs import check_name
@@ -74,9 +75,7 @@ def _run_id() -> str:
 
 
 def _check_sizes(chunk_size: int, batch_size: int, ppl_items: int, ppl_eps: float) -> None:
-    for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"{name}={value!r} must be a positive int")
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
     if isinstance(ppl_items, bool) or not isinstance(ppl_items, int) or ppl_items < 0:
         raise InvalidInputError(f"ppl_items={ppl_items!r} must be an int >= 0 (0 skips smoothness)")
     if not ppl_eps > 0:
@@ -113,15 +112,16 @@ def evaluate_flow(
     merged and written in one commit per direction. Chunking changes no score beyond float
     rounding, so it is not part of the protocol.
     """
-    root = str(Store.open(store).root)
+    opened = Store.open(store)
+    root = str(opened.root)
     grid = sorted(
         check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths", min_size=2)
     )
     _check_sizes(chunk_size, batch_size, ppl_items, ppl_eps)
     width = in_flight(parallel)
-    snap, card = pin_snapshot(Store.open(root), table, table_version)
-    refs = resolve_directions(Store.open(root), directions, card, table)
-    judge_ref, _ = check_evaluation(Store.open(root), card, judge, refs, target)
+    snap, card = pin_snapshot(opened, table, table_version)
+    refs = resolve_directions(opened, directions, card, table)
+    judge_ref, _ = check_evaluation(opened, card, judge, refs, target)
     ids = select_items(snap, where, sample, seed)
     if len(ids) < 2:
         raise InvalidInputError(f"a scorecard needs at least 2 items, the selection has {len(ids)}")
@@ -221,13 +221,14 @@ def metrics_flow(
     table_version: int | None = None,
 ) -> dict[str, Any]:
     """MIG, SAP, DCI, BetaVAE and FactorVAE of a latent table vs its factor columns, stored."""
-    root = str(Store.open(store).root)
+    opened = Store.open(store)
+    root = str(opened.root)
     names = list(METRICS) if metrics is None else list(metrics)
     run_id = _run_id()
     out = score_disentanglement(
         root, table, table_version, names, run_id, factors, where, fast, seed
     )
-    rows = ScoresTable(Store.open(root).table_uri("scores")).read(run_id=run_id)
+    rows = ScoresTable(opened.table_uri("scores")).read(run_id=run_id)
     values = dict(zip(rows["metric"].to_pylist(), rows["value"].to_pylist(), strict=True))
     get_run_logger().info("disentanglement of %s: %s", table, values)
     return {"run_id": run_id, "table": table, "metrics": names, "scores": values, **out}
