@@ -200,3 +200,26 @@ def test_kill_mid_run_then_rerun_gives_each_item_once(model_store, prefect_harne
     encode_flow(dataset="dsprites", model="vae@1", table="crash", store=root, dataset_options=opts)
     ids = table.item_ids()
     np.testing.assert_array_equal(ids, get_dataset("dsprites", **opts).item_ids())
+
+
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        (("dsprites", "demo-vae", "v1"), "dsprites_demo_vae_v1"),
+        (("identity", "My-Docs.2"), "identity_my_docs_2"),
+        (("9lives", "x"), "t_9lives_x"),
+    ],
+)
+def test_generated_names_are_sql_identifiers_a_user_can_type(parts, expected):
+    import duckdb
+
+    from latentops.flows.encode import default_table_name
+    from latentops.refs import generated_name
+
+    name = generated_name(*parts)
+    assert name == expected
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA latents")
+    con.execute(f'CREATE TABLE latents."{name}" AS SELECT 1 AS shape')
+    assert con.execute(f"SELECT shape, count(*) FROM latents.{name} GROUP BY shape").fetchall()
+    assert default_table_name("dsprites", "demo-vae@1") == "dsprites_demo_vae_v1"
