@@ -66,6 +66,6 @@ def _check_same_file(rows: Any, table: str, data: Any) -> None:
         raise InvalidInputError(
             f"latent table {table!r} already holds rows of another file, and {data.name} has no "
             f"id column, so its rows would be keyed by position (0..{data.n_items - 1}) like "
-            "theirs; give every row a unique integer id (an item_id column, or --id-column "
+            "theirs; give every row a unique integer id (a Parquet item_id column, or --id-column "
             "NAME) or import into a new --table"
         )
