@@ -95,7 +95,8 @@ def _label_values(col: np.ndarray, key: str, name: str) -> np.ndarray:
         bad = next((v for v in col if v is not None and not isinstance(v, str)), None)
         if bad is None:
             return col
-        raise InvalidInputError(f"{name}: label {key!r} holds {type(bad).__name__} values; {fix}")
+        what = "booleans and nulls" if isinstance(bad, bool) else f"{type(bad).__name__} values"
+        raise InvalidInputError(f"{name}: label {key!r} holds {what}; {fix}")
     raise InvalidInputError(f"{name}: label {key!r} has dtype {col.dtype}; {fix}")
 
 

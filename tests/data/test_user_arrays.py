@@ -217,6 +217,7 @@ def test_item_id_column_is_the_default_id_column(tmp_path):
         (np.array([b"a", b"b", b"c"], dtype=object), "holds bytes values"),
         (np.array([{"a": 1}] * 3, dtype=object), "holds dict values"),
         (np.array([2**63, 1, 2], dtype=np.uint64), "values above"),
+        (np.array([True, None, False], dtype=object), "holds booleans and nulls"),
     ],
 )
 def test_labels_a_table_cannot_hold_raise(values, match):
