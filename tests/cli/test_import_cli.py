@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -28,16 +27,6 @@ def _write(path, n, seed, **columns):
     return path
 
 
-def _versions(root):
-    """Every Delta table under the store (models included) -> its version."""
-    from deltalake import DeltaTable
-
-    return {
-        str(log.parent.relative_to(root)): DeltaTable(str(log.parent)).version()
-        for log in sorted(Path(root).rglob("_delta_log"))
-    }
-
-
 @pytest.fixture
 def cli(prefect_harness, tmp_path):
     """Run ``latentops ARGS --store STORE`` in its own process against the session's Prefect API."""
@@ -55,7 +44,7 @@ def cli(prefect_harness, tmp_path):
 
 
 @pytest.mark.parametrize("sizes", [(80, 50), (50, 80)])
-def test_a_different_file_without_ids_is_refused_not_lost(cli, tmp_path, sizes):
+def test_a_different_file_without_ids_is_refused_not_lost(cli, tmp_path, sizes, table_versions):
     first = _write(tmp_path / "first.parquet", sizes[0], seed=0)
     second = _write(tmp_path / "second.parquet", sizes[1], seed=1)
     done = cli("import", "--parquet", str(first), "--table", "docs2")
@@ -63,18 +52,18 @@ def test_a_different_file_without_ids_is_refused_not_lost(cli, tmp_path, sizes):
     table = Store.open(cli.root).latents("docs2")
     ids = table.item_ids()
     assert ids.tolist() == list(range(sizes[0]))
-    before = _versions(cli.root)
+    before = table_versions(cli.root)
 
     refused = cli("import", "--parquet", str(second), "--table", "docs2")
     assert refused.returncode == 1
     assert "--id-column" in refused.stderr and "Traceback" not in refused.stderr
-    assert _versions(cli.root) == before
+    assert table_versions(cli.root) == before
     np.testing.assert_array_equal(table.item_ids(), ids)
 
     if sizes[0] > sizes[1]:  # once is enough: the identical file again adds nothing
         again = cli("import", "--parquet", str(first), "--table", "docs2")
         assert again.returncode == 0, again.stderr
-        assert "0 new rows" in again.stdout and _versions(cli.root) == before
+        assert "0 new rows" in again.stdout and table_versions(cli.root) == before
 
 
 def _main(capsys, *argv):
@@ -122,17 +111,21 @@ def test_files_with_ids_import_and_extend_a_table(capsys, prefect_harness, tmp_p
         (["train", "--n-items", "999999999"], 1, "n_items=999999999"),
     ],
 )
-def test_bad_sizes_and_datasets_answer_before_any_flow(capsys, tmp_path, argv, code, message):
+def test_bad_sizes_and_datasets_answer_before_any_flow(
+    capsys, tmp_path, argv, code, message, table_versions
+):
     got, _, err = _main(capsys, *argv, "--store", str(tmp_path / "s"))
     assert got == code and message in err and "Traceback" not in err
-    assert _versions(tmp_path / "s") == {}
+    assert table_versions(tmp_path / "s") == {}
 
 
-def test_refused_import_through_the_cli_changes_no_table(capsys, prefect_harness, tmp_path):
+def test_refused_import_through_the_cli_changes_no_table(
+    capsys, prefect_harness, tmp_path, table_versions
+):
     root = tmp_path / "store"
     good = _write(tmp_path / "good.parquet", 5, seed=0)
     assert _main(capsys, "import", "--parquet", str(good), "-t", "docs", "-s", str(root))[0] == 0
-    before = _versions(root)
+    before = table_versions(root)
     when = pa.array(np.arange(5).astype("datetime64[s]"), pa.timestamp("s"))
     bad = _write(tmp_path / "bad.parquet", 5, seed=1, when=when)
     code, _, err = _main(capsys, "import", "--parquet", str(bad), "-t", "new", "-s", str(root))
@@ -141,4 +134,4 @@ def test_refused_import_through_the_cli_changes_no_table(capsys, prefect_harness
     pq.write_table(pa.table({"emb": pa.array([[0.0] * 5] * 5, pa.list_(pa.float32()))}), wide)
     code, _, err = _main(capsys, "import", "--parquet", str(wide), "-t", "docs", "-s", str(root))
     assert code == 1 and "d=4" in err
-    assert _versions(root) == before
+    assert table_versions(root) == before

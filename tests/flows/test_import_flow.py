@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -68,17 +66,6 @@ def _vectors(n, d=4, seed=0):
     return pa.array(list(emb), pa.list_(pa.float32())), emb
 
 
-def _versions(store):
-    """Every Delta table under the store (models included) -> its version."""
-    from deltalake import DeltaTable
-
-    root = Path(store.root.path)
-    return {
-        str(log.parent.relative_to(root)): DeltaTable(str(log.parent)).version()
-        for log in sorted(root.rglob("_delta_log"))
-    }
-
-
 def test_item_id_column_keys_the_rows_and_another_file_extends(tmp_path, prefect_harness, store):
     vectors, emb = _vectors(6)
     pq.write_table(pa.table({"item_id": np.arange(100, 106), "emb": vectors}), tmp_path / "a.pq")
@@ -133,7 +120,7 @@ def _bad_files():
 
 
 @pytest.mark.parametrize("case", sorted(_bad_files()))
-def test_refused_import_registers_nothing(case, imported, tmp_path):
+def test_refused_import_registers_nothing(case, imported, tmp_path, table_versions):
     import shutil
 
     from latentops.storage import Store
@@ -141,9 +128,9 @@ def test_refused_import_registers_nothing(case, imported, tmp_path):
     table, columns, match = _bad_files()[case]
     store = Store.open(shutil.copytree(imported / "store", tmp_path / "store"))
     pq.write_table(pa.table(columns), tmp_path / "bad.pq")
-    before = _versions(store)
+    before = table_versions(store.root.path)
     assert "models" in before and "latents/docs" in before
     with pytest.raises(InvalidInputError, match=match):
         import_flow(path=str(tmp_path / "bad.pq"), table=table, store=str(store.root))
-    assert _versions(store) == before
+    assert table_versions(store.root.path) == before
     assert store.models.list()["name"].to_pylist() == ["identity_docs"]
