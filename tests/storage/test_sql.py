@@ -468,6 +468,12 @@ def test_a_corrupt_table_is_left_out_of_the_views_with_a_warning(toy):
         store.sql("SELECT * FROM latents.broken")
     with pytest.raises(CorruptArtifactError, match="cannot be read as a Delta table"):
         store.connect(materialize=["broken"])
+    with pytest.warns(CorruptTableWarning, match="latents.broken"):
+        con = store.connect(materialize=True)  # every readable table
+    try:
+        assert con.sql("SELECT count(*) FROM latents.toy").fetchall() == [(N,)]
+    finally:
+        con.close()
 
 
 def _add_table(store, name, n=30, d=D):
