@@ -5,6 +5,10 @@ inner product, direction vectors, projection and edits, N(0, I) prior measures, 
 Direction lookups are scalar subqueries on the ``direction_vectors`` view: with a constant
 reference DuckDB runs the subquery once per query (not per row), so ``project(z, 'smile@3')``
 costs one dot product per row, nearly as fast as passing the vector yourself.
+
+User queries are checked read-only, run under a finite timeout, and can stream their result
+in Arrow batches (``stream_user_query``) so the memory limit bounds the result too; spills go
+to a temporary folder of latentops' own that DuckDB removes when the connection closes.
 """
 
 from __future__ import annotations
@@ -174,7 +178,8 @@ def connect(
             con.execute("SET memory_limit = ?", [memory_limit])
         except duckdb.Error as exc:
             raise InvalidInputError(
-                f"memory_limit={memory_limit!r} is not a size DuckDB understands ({exc}); "
+                f"memory_limit={memory_limit!r} is not a size DuckDB understands "
+                f"({_one_line(str(exc))}); "
                 "pass e.g. '2GB' or '500MB'"
             ) from None
     con.execute("CREATE SCHEMA IF NOT EXISTS latents")

@@ -158,7 +158,8 @@ class Store:
         """Run a read-only SQL query over the store and return an Arrow table.
 
         ``timeout`` (seconds) interrupts a long query with QueryTimeoutError; ``memory_limit``
-        (e.g. '2GB') caps DuckDB's memory for it.
+        (e.g. '2GB') caps DuckDB's memory for it. The result comes back whole: for results
+        larger than memory, stream them with ``sql.stream_user_query(store.connect(), q)``.
         """
         con = self.connect(memory_limit=memory_limit)
         try:
