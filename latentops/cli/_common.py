@@ -69,16 +69,26 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _values(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+def _values(column: pa.Array | pa.ChunkedArray, name: str) -> list[Any]:
     """Python values of a column; ones Python cannot hold (DuckDB's infinite dates) as text."""
     try:
         return column.to_pylist()
     except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    try:
         return column.cast(pa.string(), safe=False).to_pylist()
+    except pa.ArrowException:  # nested values have no text cast
+        from latentops.errors import InvalidInputError
+
+        quoted = name.replace('"', '""')
+        raise InvalidInputError(
+            f"column {name!r} holds values Python cannot represent (e.g. infinite dates); "
+            f'turn them into text in the query, e.g. "{quoted}"::VARCHAR'
+        ) from None
 
 
 def _rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    columns = {name: _values(batch.column(name)) for name in batch.schema.names}
+    columns = {name: _values(batch.column(name), name) for name in batch.schema.names}
     return [{name: columns[name][i] for name in columns} for i in range(batch.num_rows)]
 
 

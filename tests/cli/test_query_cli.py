@@ -263,6 +263,7 @@ def test_the_prompt_survives_markup_and_bad_queries(filled):
     "args, code, message",
     [
         (["sql", "SELECT [1, 2] AS l", "-f", "csv"], 1, "CSV cannot"),
+        (["sql", "SELECT ['infinity'::DATE] AS l"], 1, "Python cannot represent"),
         (["sql", "SELECT 1", "--timeout", "inf"], 1, "timeout=inf must be a finite"),
         (["sql", "SELECT 1", "--timeout", "nan"], 1, "timeout=nan must be a finite"),
         (["sql", "SELECT 1", "--timeout", "0"], 1, "timeout=0.0 must be a finite"),
