@@ -190,6 +190,9 @@ def tables_repair(
     s = Store.open(store, create=False)
     before = check.check_table(s, table)
     removed = check.repair(s, table)
+    if not removed:
+        console.print(Text(f"{table}: no data file is missing; nothing to repair"))
+        return
     after = check.check_table(s, table)
     console.print(
         Text(

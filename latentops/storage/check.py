@@ -172,8 +172,14 @@ def _remove_command(loc: Location, *, recursive: bool = True) -> str:
 
 
 def repair(store: Store, table: str, run_id: str | None = None) -> int:
-    """Drop the data files ``table``'s log lists but the store lacks; return how many."""
-    uri = str(table_location(store, table))
-    delta = _delta.open_table(uri, what=table)
+    """Drop the data files ``table``'s log lists but the store lacks; return how many.
+
+    Commits a new version only when some file is missing.
+    """
+    loc = table_location(store, table)
+    delta = _delta.open_table(str(loc), what=table)
+    paths = delta.get_add_actions(flatten=True).column("path").to_pylist()
+    if not _missing(loc, [str(p) for p in paths]):
+        return 0
     metrics = delta.repair(commit_properties=_delta.commit_props(run_id, "repair"))
     return len(metrics.get("files_removed", []))

@@ -234,3 +234,5 @@ def test_check_finds_a_lost_object_and_repair_drops_its_rows(s3_bucket):
     assert check.repair(store, "latents/toy") == 1
     fixed = check.check_table(store, "latents/toy")
     assert fixed.problem is None and fixed.rows in (10, 20) and fixed.version == found.version + 1
+    assert check.repair(store, "latents/toy") == 0  # nothing missing: no new version
+    assert store.latents("toy").version == fixed.version
