@@ -58,14 +58,6 @@ def _is_missing_file(exc: BaseException) -> bool:
     )
 
 
-def missing_files_error(uri: str, exc: BaseException) -> CorruptArtifactError:
-    """The error for a table whose log lists a data file that is gone."""
-    return CorruptArtifactError(
-        f"table {uri} lists a data file that is missing ({first_line(exc)}); see how to "
-        "repair it with `latentops tables check`"
-    )
-
-
 @contextmanager
 def scanning(uri: str) -> Iterator[None]:
     """Turn a read of a data file the log lists but the store lacks into CorruptArtifactError."""
@@ -74,7 +66,10 @@ def scanning(uri: str) -> Iterator[None]:
     except (DeltaError, OSError) as exc:
         if isinstance(exc, StoreAccessError) or not _is_missing_file(exc):
             raise
-        raise missing_files_error(uri, exc) from None
+        raise CorruptArtifactError(
+            f"table {uri} lists a data file that is missing ({first_line(exc)}); see how to "
+            "repair it with `latentops tables check`"
+        ) from None
 
 
 def delta_table(uri: str) -> DeltaTable:
