@@ -35,8 +35,13 @@ class NotFittedError(LatentOpsError, AttributeError):
     """A fitter's learned state was used before ``fit`` was called."""
 
 
+class CorruptTableWarning(UserWarning):
+    """A table of the store cannot be read and was left out (of SQL views, listings)."""
+
+
 __all__ = [
     "CorruptArtifactError",
+    "CorruptTableWarning",
     "InvalidInputError",
     "LatentOpsError",
     "NotFittedError",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import StoreOpt, console, quiet_prefect, show_card, show_table
 
@@ -22,7 +23,7 @@ def models_list(store: str | None = StoreOpt) -> None:
     """
     from latentops.storage import Store
 
-    table = Store.open(store).models.list()
+    table = Store.open(store, create=False).models.list()
     cols = ["name", "version", "arch", "latent_dim", "dataset", "n_params", "created_at"]
     show_table(table.select(cols), title="models")
 
@@ -37,7 +38,7 @@ def models_show(
     """
     from latentops.storage import Store
 
-    card = Store.open(store).models.card(ref)
+    card = Store.open(store, create=False).models.card(ref)
     card["metrics"] = {k: v for k, v in card["metrics"].items() if k != "history"}
     show_card(card, card["ref"])
 
@@ -159,7 +160,7 @@ def directions_list(store: str | None = StoreOpt) -> None:
     from latentops.storage import Store
 
     rows = []
-    for row in Store.open(store).directions.list().to_pylist():
+    for row in Store.open(store, create=False).directions.list().to_pylist():
         rows.append(
             {
                 "direction": f"{row['name']}@{row['version']}",
@@ -186,7 +187,7 @@ def directions_show(
     """
     from latentops.storage import Store
 
-    direction, lineage, pinned = Store.open(store).directions.get(ref)
+    direction, lineage, pinned = Store.open(store, create=False).directions.get(ref)
     show_card({**direction.to_card(), "lineage": lineage.__dict__}, str(pinned))
 
 
@@ -202,9 +203,9 @@ def directions_diff(
     """
     from latentops.storage import Store
 
-    catalog = Store.open(store).directions
+    catalog = Store.open(store, create=False).directions
     (da, la, ra), (db, lb, rb) = catalog.get(a), catalog.get(b)
-    console.print(f"cosine({ra}, {rb}) = [bold]{da.cosine(db):+.4f}[/bold]")
+    console.print(f"{escape(f'cosine({ra}, {rb})')} = [bold]{da.cosine(db):+.4f}[/bold]")
     keys = sorted(set(da.metrics) | set(db.metrics))
     rows = [{"metric": k, str(ra): da.metrics.get(k), str(rb): db.metrics.get(k)} for k in keys]
     rows += [
@@ -229,8 +230,8 @@ def directions_export(
     """
     from latentops.storage import Store
 
-    path = Store.open(store).directions.export(ref, out)
-    console.print(f"wrote {path}")
+    path = Store.open(store, create=False).directions.export(ref, out)
+    console.print(f"wrote {path}", markup=False)
 
 
 @directions_app.command("import")
@@ -249,4 +250,6 @@ def directions_import(
     """
     from latentops.storage import Store
 
-    console.print(f"registered {Store.open(store).directions.import_file(path, name)}")
+    console.print(
+        f"registered {Store.open(store).directions.import_file(path, name)}", markup=False
+    )

@@ -1,9 +1,16 @@
-"""Shared CLI plumbing: the console, the --store option, Arrow tables rendered with rich."""
+"""Shared CLI plumbing: the console, the --store option, Arrow results printed or written.
+
+Everything that comes from data (cells, column names, titles, paths) is printed as rich
+``Text``, never parsed as markup: a value like ``[/x]`` or ``[link=...]`` prints as it is.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +19,7 @@ import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,6 +53,9 @@ def quiet_prefect() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+FORMATS = ("table", "csv", "json", "parquet")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "—"
@@ -58,49 +69,177 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _values(column: pa.Array | pa.ChunkedArray, name: str) -> list[Any]:
+    """Python values of a column; ones Python cannot hold (DuckDB's infinite dates) as text."""
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    try:
+        return column.cast(pa.string(), safe=False).to_pylist()
+    except pa.ArrowException:  # nested values have no text cast
+        from latentops.errors import InvalidInputError
+
+        quoted = name.replace('"', '""')
+        raise InvalidInputError(
+            f"column {name!r} holds values Python cannot represent (e.g. infinite dates); "
+            f'turn them into text in the query, e.g. "{quoted}"::VARCHAR'
+        ) from None
+
+
+def _rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
+    columns = {name: _values(batch.column(name), name) for name in batch.schema.names}
+    return [{name: columns[name][i] for name in columns} for i in range(batch.num_rows)]
+
+
 def show_table(table: pa.Table, title: str | None = None, max_rows: int = 50) -> None:
     """Print an Arrow table as a rich table (first ``max_rows`` rows)."""
-    view = Table(title=title, show_lines=False, header_style="bold cyan")
-    for name in table.column_names:
-        view.add_column(name, overflow="fold")
-    for row in table.slice(0, max_rows).to_pylist():
-        view.add_row(*(_cell(row[c]) for c in table.column_names))
+    _show(table.schema, table.to_batches(), title, max_rows)
+
+
+def _show(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], title: str | None, max_rows: int
+) -> int:
+    """Print the first ``max_rows`` rows of a stream of batches; return how many rows it had."""
+    view = Table(title=Text(title) if title else None, show_lines=False, header_style="bold cyan")
+    for name in schema.names:
+        view.add_column(Text(name), overflow="fold")
+    total = 0
+    for batch in batches:
+        room = max(0, max_rows - total)
+        for row in _rows(batch.slice(0, room)) if room else ():
+            view.add_row(*(Text(_cell(row[c])) for c in schema.names))
+        total += batch.num_rows
     console.print(view)
-    if table.num_rows > max_rows:
-        console.print(f"[dim]… {table.num_rows - max_rows} more rows[/dim]")
+    if total > max_rows:
+        console.print(f"[dim]… {total - max_rows} more rows[/dim]")
+    return total
+
+
+def check_format(fmt: str, out: Path | None) -> None:
+    """Refuse an unknown --format, or parquet without --out, before any work starts."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown --format {fmt!r}; use table, csv, json or parquet")
+    if fmt == "parquet" and out is None:
+        raise typer.BadParameter("--format parquet needs --out FILE")
 
 
 def write_table(table: pa.Table, fmt: str, out: Path | None) -> None:
     """Write an Arrow table as table/csv/json/parquet to ``out`` or stdout."""
+    write_batches(table.schema, table.to_batches(), fmt, out)
+
+
+def write_batches(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str, out: Path | None
+) -> None:
+    """Write a stream of Arrow batches as table/csv/json/parquet, one batch in memory at a time.
+
+    A file is written under a temporary name and renamed when complete, so a failed query
+    leaves no partial ``out``.
+    """
+    check_format(fmt, out)
+    if fmt == "csv":
+        _check_csv(schema)
     if fmt == "table":
-        show_table(table, max_rows=10_000 if out is None else 50)
+        _show(schema, batches, None, 10_000 if out is None else 50)
         return
+    if out is None:
+        for chunk in _text_chunks(schema, batches, fmt):
+            typer.echo(chunk, nl=False)
+        return
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        n = _write_file(schema, batches, fmt, tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        from latentops.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"cannot write --out {out}: {exc.strerror or exc}; pick a writable file path"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    console.print(Text(f"wrote {n} rows to {out}"))
+
+
+def _check_csv(schema: pa.Schema) -> None:
+    """CSV holds flat values only: refuse list, struct and map columns naming the way out."""
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        from latentops.errors import InvalidInputError
+
+        first = nested[0].replace('"', '""')
+        raise InvalidInputError(
+            f"column(s) {nested} hold lists or structs, which CSV cannot; use --format json or "
+            f'parquet, or turn them into text in the query (e.g. "{first}"::VARCHAR)'
+        )
+
+
+def _text_chunks(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str) -> Iterator[str]:
+    """CSV (header once) or a JSON array of row objects, a batch at a time."""
+    import pyarrow.csv as pacsv
+
+    def csv_text(data: pa.RecordBatch | pa.Table, header: bool) -> str:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(data, sink, pacsv.WriteOptions(include_header=header))
+        return sink.getvalue().to_pybytes().decode()
+
+    n = 0
+    if fmt == "csv":
+        for batch in batches:
+            yield csv_text(batch, n == 0)
+            n += 1
+        if n == 0:  # an empty result still gets its header
+            yield csv_text(schema.empty_table(), True)
+        return
+    yield "["
+    for batch in batches:
+        rows = [json.dumps(row, default=str) for row in _rows(batch)]
+        if rows:
+            yield ("\n" if n == 0 else ",\n") + ",\n".join(rows)
+            n += len(rows)
+    yield "\n]\n" if n else "]\n"
+
+
+def _write_file(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str, path: Path) -> int:
+    """Write batches to ``path`` as parquet, csv or json; return the row count."""
+    n = 0
     if fmt == "parquet":
-        if out is None:
-            raise typer.BadParameter("--format parquet needs --out FILE")
         import pyarrow.parquet as pq
 
-        pq.write_table(table, out)
-        console.print(f"wrote {table.num_rows} rows to {out}")
-        return
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+                n += batch.num_rows
+        return n
+    with open(path, "w", encoding="utf-8") as fh:
+        for chunk in _text_chunks(schema, _counted(batches, counter := [0]), fmt):
+            fh.write(chunk)
+    return counter[0]
 
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink)
-        text = sink.getvalue().to_pybytes().decode()
-    elif fmt == "json":
-        text = json.dumps(table.to_pylist(), default=str, indent=1)
-    else:
-        raise typer.BadParameter(f"unknown --format {fmt!r}; use table, csv, json or parquet")
-    if out is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        out.write_text(text)
-        console.print(f"wrote {table.num_rows} rows to {out}")
+
+def _counted(batches: Iterable[pa.RecordBatch], counter: list[int]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        counter[0] += batch.num_rows
+        yield batch
 
 
 def show_card(card: dict[str, Any], title: str) -> None:
     """Print a JSON card with a title."""
-    console.rule(title)
+    console.rule(Text(title))
     console.print_json(json.dumps(card, default=str))
+
+
+@contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Print each CorruptTableWarning raised inside as one line on stderr (not Python's two)."""
+    from latentops.errors import CorruptTableWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorruptTableWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, CorruptTableWarning):
+            err_console.print(Text(f"warning: {w.message}", style="yellow"), soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import (
     DaskAddressOpt,
@@ -68,8 +69,9 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
 
 def _done(summary: dict[str, Any]) -> None:
     console.print(
-        f"[green]{summary['written']}[/green] new {summary['kind']} edits of "
-        f"{summary['table']} v{summary['table_version']} (already stored edits are skipped)\n"
+        f"[green]{summary['written']}[/green] new {escape(summary['kind'])} edits of "
+        f"{escape(summary['table'])} v{summary['table_version']} (already stored edits are "
+        "skipped)\n"
         f'query them: latentops sql "SELECT kind, count(*) FROM edits GROUP BY kind"'
     )
 
@@ -247,7 +249,7 @@ def show_scorecard(scores: pa.Table) -> None:
         summary = ", ".join(
             f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
         )
-        console.print(f"  {summary}")
+        console.print(f"  {escape(summary)}")
 
 
 def evaluate(
@@ -327,14 +329,16 @@ def evaluate(
         )
         run = summary["run_id"]
         for ref, notes in summary["skipped"].items():
-            console.print(f"[yellow]{ref}: left out[/yellow] " + "; ".join(notes))
+            console.print(f"[yellow]{escape(ref)}: left out[/yellow] " + escape("; ".join(notes)))
     scores = ScoresTable(Store.open(store).table_uri("scores")).read(run_id=run, kind="edit")
     if scores.num_rows == 0:
         raise InvalidInputError(
             f'no edit scores for run {run!r}; list runs with: latentops sql "SELECT DISTINCT run_id FROM scores"'
         )
     show_scorecard(scores)
-    console.print(f"[dim]run {run}: SELECT * FROM scores WHERE run_id = '{run}'[/dim]")
+    console.print(
+        f"[dim]run {escape(run)}: SELECT * FROM scores WHERE run_id = '{escape(run)}'[/dim]"
+    )
 
 
 def metrics(
@@ -367,7 +371,7 @@ def metrics(
         pa.table({"metric": list(out["scores"]), "value": list(out["scores"].values())}),
         title=f"{table}: {out['n_items']} items, factors {', '.join(out['factors'])}",
     )
-    console.print(f"[dim]run {out['run_id']} (protocol in the scores table)[/dim]")
+    console.print(f"[dim]run {escape(out['run_id'])} (protocol in the scores table)[/dim]")
 
 
 def register(app: typer.Typer) -> None:

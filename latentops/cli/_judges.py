@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card, show_table
 
@@ -53,7 +54,7 @@ def judges_train(
             seed=seed,
             device=device,
         )
-    console.print(f"[green]registered[/green] {ref}")
+    console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
 @judges_app.command("list")
@@ -67,7 +68,7 @@ def judges_list(store: str | None = StoreOpt) -> None:
     from latentops.storage import Store
     from latentops.storage.judges import JudgeRegistry
 
-    table = JudgeRegistry(Store.open(store).root).list()
+    table = JudgeRegistry(Store.open(store, create=False).root).list()
     acc = [
         ", ".join(
             f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
@@ -89,7 +90,7 @@ def judges_show(
     from latentops.storage import Store
     from latentops.storage.judges import JudgeRegistry
 
-    card = JudgeRegistry(Store.open(store).root).card(ref)
+    card = JudgeRegistry(Store.open(store, create=False).root).card(ref)
     card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
     show_card(card, card["ref"])
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import (
     DaskAddressOpt,
@@ -120,7 +121,7 @@ def train(
             seed=seed,
             device=device,
         )
-    console.print(f"[green]registered[/green] {ref}")
+    console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
 def encode(
@@ -181,7 +182,7 @@ def encode(
         progress=True,
     )
     console.print(
-        f"[green]{summary['table']}[/green]: {summary['written']} new rows "
+        f"[green]{escape(summary['table'])}[/green]: {summary['written']} new rows "
         f"({summary['n_items'] - summary['planned']} already encoded), version {summary['version']}"
     )
 
@@ -276,14 +277,19 @@ def demo(
     elapsed = time.perf_counter() - started
     report = summary["report"]["path"] if summary["report"] else "not written"
     console.print(
-        f"\n[green]done in {elapsed:.0f} s[/green]: model {summary['model']}, latent table "
-        f"{summary['table']} ({summary['encoded']['n_items']} items), judge {summary['judge']}\n"
-        f"report: [bold]{report}[/bold]\n"
-        "next:\n"
-        f"  latentops directions list --store {summary['store']}\n"
-        f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
-        f"  latentops sql --store {summary['store']} "
-        f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
+        f"\n[green]done in {elapsed:.0f} s[/green]: "
+        + escape(
+            f"model {summary['model']}, latent table {summary['table']} "
+            f"({summary['encoded']['n_items']} items), judge {summary['judge']}\n"
+        )
+        + f"report: [bold]{escape(str(report))}[/bold]\n"
+        + escape(
+            "next:\n"
+            f"  latentops directions list --store {summary['store']}\n"
+            f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
+            f"  latentops sql --store {summary['store']} "
+            f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
+        )
     )
 
 

@@ -45,6 +45,33 @@ def reaching(uri: str, action: str) -> Iterator[None]:
         raise access_error(exc, action, uri) from None
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line: deltalake appends Rust backtraces and colour codes to messages."""
+    lines = str(exc).strip().splitlines()
+    return " ".join(lines[0].split()) if lines else type(exc).__name__
+
+
+def _is_missing_file(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, FileNotFoundError) or (
+        "Object at location" in text and "not found" in text
+    )
+
+
+@contextmanager
+def scanning(uri: str) -> Iterator[None]:
+    """Turn a read of a data file the log lists but the store lacks into CorruptArtifactError."""
+    try:
+        yield
+    except (DeltaError, OSError) as exc:
+        if isinstance(exc, StoreAccessError) or not _is_missing_file(exc):
+            raise
+        raise CorruptArtifactError(
+            f"table {uri} lists a data file that is missing ({first_line(exc)}); see how to "
+            "repair it with `latentops tables check`"
+        ) from None
+
+
 def delta_table(uri: str) -> DeltaTable:
     """``DeltaTable(uri)`` with the location's storage options (raises deltalake's errors)."""
     with reaching(uri, "open the Delta table"):
@@ -67,8 +94,9 @@ def open_table(uri: str, version: int | None = None, *, what: str = "table") -> 
         raise
     except (DeltaError, OSError) as exc:
         raise CorruptArtifactError(
-            f"{what} at {uri} cannot be read as a Delta table: {exc}"
-        ) from exc
+            f"{what} at {uri} cannot be read as a Delta table ({first_line(exc)}); see how to "
+            "repair it with `latentops tables check`"
+        ) from None
     if version is not None:
         latest = table.version()
         if not 0 <= version <= latest:
@@ -128,7 +156,8 @@ def read(
     """
     where = where or {}
     wanted = None if columns is None else list(dict.fromkeys([*columns, *where]))
-    out = dataset(table).to_table(columns=wanted)
+    with scanning(table.table_uri):
+        out = dataset(table).to_table(columns=wanted)
     out = out.cast(
         pa.schema(
             [f.with_type(pa.string()) if pa.types.is_string_view(f.type) else f for f in out.schema]
@@ -173,7 +202,7 @@ def insert_new(uri: str, data: pa.Table, match: str, run_id: str | None, operati
 
     def attempt() -> int:
         table = delta_table(uri)
-        with reaching(uri, "commit to"):
+        with reaching(uri, "commit to"), scanning(uri):
             metrics = (
                 table.merge(
                     data,

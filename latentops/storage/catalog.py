@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from latentops import __version__
 from latentops.directions import Direction
-from latentops.errors import CorruptArtifactError, InvalidInputError
+from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
 from latentops.storage._location import Location
@@ -167,6 +167,10 @@ class DirectionCatalog:
     def export(self, ref: str | Ref, folder: Path) -> Path:
         """Write ``name@v.safetensors`` (vector + card in its metadata) into ``folder``."""
         direction, lineage, pinned = self.get(ref)
+        if folder.exists() and not folder.is_dir():
+            raise InvalidInputError(
+                f"--out {folder} is a file; pass a folder to write {pinned}.safetensors into"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{pinned.name}@{pinned.version}.safetensors"
         meta = {
@@ -192,16 +196,24 @@ class DirectionCatalog:
             ) from exc
         if "card" not in meta:
             raise InvalidInputError(f"{path} has no direction card in its metadata")
-        direction = Direction.from_card(json.loads(meta["card"]), vector)
-        origin = json.loads(meta.get("lineage", "{}"))
-        lineage = DirectionLineage(
-            space=origin.get("space") or "imported",
-            model=origin.get("model"),
-            model_sha256=origin.get("model_sha256"),
-            label_spec=origin.get("label_spec"),
-            parent=f"imported:{meta.get('ref', path.name)}",
-            run_id=run_id,
-        )
+        try:
+            direction = Direction.from_card(json.loads(meta["card"]), vector)
+            origin = json.loads(meta.get("lineage", "{}"))
+            lineage = DirectionLineage(
+                space=origin.get("space") or "imported",
+                model=origin.get("model"),
+                model_sha256=origin.get("model_sha256"),
+                label_spec=origin.get("label_spec"),
+                parent=f"imported:{meta.get('ref', path.name)}",
+                run_id=run_id,
+            )
+        except LatentOpsError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptArtifactError(
+                f"{path} has an unreadable direction card or lineage ({type(exc).__name__}: "
+                f"{exc}); export the direction again with `latentops directions export NAME@V`"
+            ) from None
         return self.register(
             name or meta.get("ref", "imported").partition("@")[0], direction, lineage
         )

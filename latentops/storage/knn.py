@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import torch
@@ -68,7 +67,8 @@ class Snapshot:
         """Row positions of ``item_ids`` (NotFoundError naming any id not in this version)."""
         item_ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
         pos = np.searchsorted(self.ids, item_ids).clip(0, max(len(self.ids) - 1, 0))
-        missing = item_ids[(len(self.ids) == 0) | (self.ids[pos] != item_ids)]
+        found = self.ids[pos] == item_ids if len(self.ids) else np.zeros(len(item_ids), bool)
+        missing = item_ids[~found]
         if missing.size:
             raise NotFoundError(
                 f"item_id {missing[:5].tolist()} not in latent table {self.name!r} v{self.version} "
@@ -86,7 +86,8 @@ def load_snapshot(table: LatentTable, version: int | None = None) -> Snapshot:
         _CACHE.move_to_end(key)
         return _CACHE[key]
     delta = _delta.open_table(table.uri, version, what=f"latent table {table.name!r}")
-    rows = delta.to_pyarrow_dataset().to_table()
+    with _delta.scanning(table.uri):
+        rows = delta.to_pyarrow_dataset().to_table()
     ids = rows["item_id"].to_numpy()
     if (np.diff(ids) < 0).any():  # sorting copies every column: skip it when already in order
         rows = rows.take(np.argsort(ids, kind="stable"))
@@ -206,15 +207,7 @@ def filter_positions(snap: Snapshot, where: str) -> np.ndarray:
     con = sql.connect({view: (snap.rows, snap.d)})
     try:
         sql.lock_down(con)
-        query = sql.filter_ids_query(view, where)
-        try:
-            n_statements = len(con.extract_statements(query))
-        except duckdb.Error as exc:
-            raise InvalidInputError(f"--where {where!r} does not parse: {exc}") from None
-        if n_statements != 1:
-            raise InvalidInputError(
-                f"--where {where!r} must be one condition, not several statements"
-            )
+        query = sql.filter_ids_query(view, sql.check_condition(con, where))
         ids = sql.run_user_query(con, query)["item_id"].to_numpy()
     finally:
         con.close()

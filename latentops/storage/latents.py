@@ -253,7 +253,8 @@ class LatentTable:
         """Every item_id currently in the table (sorted)."""
         if not self.exists():
             return np.zeros(0, np.int64)
-        ids = self._table().to_pyarrow_dataset().to_table(columns=["item_id"])["item_id"]
+        with _delta.scanning(self.uri):
+            ids = self._table().to_pyarrow_dataset().to_table(columns=["item_id"])["item_id"]
         return np.sort(ids.to_numpy())
 
     def read(

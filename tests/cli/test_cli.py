@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from latentops.cli import main
+from latentops.storage import Store
 
 
 def _run(capsys, *argv):
@@ -34,6 +35,7 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_latentops_error_exits_1_with_one_line_and_no_traceback(capsys, tmp_path):
+    Store.open(tmp_path / "s")
     code, _, err = _run(capsys, "directions", "show", "smile@3", "--store", str(tmp_path / "s"))
     assert code == 1
     assert "error:" in err and "smile" in err
@@ -55,6 +57,7 @@ def test_debug_shows_the_exception(tmp_path):
 
 
 def test_ok_command_exits_0(capsys, tmp_path):
+    Store.open(tmp_path / "s")
     code, out, _ = _run(capsys, "models", "list", "--store", str(tmp_path / "s"))
     assert code == 0
 
@@ -71,6 +74,7 @@ def test_judges_group_lists_its_commands_and_an_empty_registry(capsys, tmp_path)
     assert code == 0 and all(c in out for c in ("train", "list", "show"))
     code, out, _ = _run(capsys, "judges", "train", "--help")
     assert code == 0 and "Example" in out and "--image-size" in out
+    Store.open(tmp_path / "s")
     code, out, _ = _run(capsys, "judges", "list", "--store", str(tmp_path / "s"))
     assert code == 0 and "judges" in out
     code, _, err = _run(capsys, "judges", "show", "nope@1", "--store", str(tmp_path / "s"))
