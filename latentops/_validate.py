@@ -81,8 +81,16 @@ def check_nonzero(v: ArrayT, name: str = "direction", *, eps: float = 1e-12) -> 
     return v
 
 
+def is_int(value: object, minimum: int | None = None, *, numpy: bool = False) -> bool:
+    """True for an int (numpy ints too when ``numpy``), never a bool, and >= ``minimum``."""
+    kinds = (int, np.integer) if numpy else int
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return False
+    return minimum is None or value >= minimum
+
+
 def check_positive_ints(**values: object) -> None:
     """Raise unless every keyword value is an int >= 1 (bools are not ints here)."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value, 1):
             raise InvalidInputError(f"{name}={value!r} must be a positive int")
