@@ -5,6 +5,8 @@ Each check raises InvalidInputError with the offending name, shape or value and 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -94,3 +96,23 @@ def check_positive_ints(**values: object) -> None:
     for name, value in values.items():
         if not is_int(value, 1):
             raise InvalidInputError(f"{name}={value!r} must be a positive int")
+
+
+def check_grid(values: Sequence[float], name: str, *, min_size: int = 1) -> list[float]:
+    """A list of distinct finite floats with at least ``min_size`` entries, or InvalidInputError."""
+    try:
+        grid = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name}={values!r} must be a list of numbers, e.g. -3,-1.5,0,1.5,3"
+        ) from None
+    if (
+        len(grid) < min_size
+        or not all(math.isfinite(v) for v in grid)
+        or len(set(grid)) != len(grid)
+    ):
+        raise InvalidInputError(
+            f"{name}={grid!r} must hold at least {min_size} distinct finite values; pass e.g. "
+            "-3,-1.5,0,1.5,3 or a range -3:3:7 (start:stop:count)"
+        )
+    return grid

@@ -44,10 +44,10 @@ def judges_train(
     with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
         ref = train_judge_flow(
             dataset,
-            name,
-            store or None,
-            opts,
-            epochs,
+            name=name,
+            store=store or None,
+            dataset_options=opts,
+            epochs=epochs,
             lr=lr,
             width=width,
             seed=seed,
@@ -65,9 +65,8 @@ def judges_list(store: str | None = StoreOpt) -> None:
     import json
 
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    table = JudgeRegistry(Store.open(store).root).list()
+    table = Store.open(store).judges.list()
     acc = [
         ", ".join(
             f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
@@ -87,9 +86,8 @@ def judges_show(
     Example: latentops judges show dsprites-judge@1
     """
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    card = JudgeRegistry(Store.open(store).root).card(ref)
+    card = Store.open(store).judges.card(ref)
     card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
     show_card(card, card["ref"])
 

@@ -14,7 +14,7 @@ from latentops.tasks.refit import plan_refit
 
 
 @flow(name="refit-directions")
-def refit_flow(table: str | None = None, store: str | None = None) -> dict[str, Any]:
+def refit_flow(table: str | None = None, *, store: str | None = None) -> dict[str, Any]:
     """Refit each stale direction as ``name@next`` (parent = the old version); idempotent.
 
     A direction refit on the table's current version is no longer stale, so reruns (also
