@@ -172,7 +172,7 @@ def parse_batch_size(value: int | str) -> int | Literal["auto"]:
             return "auto"
         if text.isascii() and text.isdigit() and int(text) >= 1:
             return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    elif is_int(value, 1):
         return value
     raise InvalidInputError(
         f"batch_size={value!r} must be a positive integer or 'auto' (the largest batch that fits "
