@@ -12,6 +12,7 @@ from latentops.evaluation._factor_vae import factor_vae_score
 from latentops.evaluation._mig import mig
 from latentops.evaluation._protocol import split_scores
 from latentops.evaluation._sap import sap
+from latentops.evaluation.disentanglement import METRICS, check_metrics, disentanglement
 from latentops.evaluation.edit_metrics import (
     calibrate_strength,
     dose_response,
@@ -41,6 +42,7 @@ from latentops.evaluation.predictors import (
 )
 
 __all__ = [
+    "METRICS",
     "AttributePredictor",
     "JudgeTraining",
     "Judged",
@@ -50,7 +52,9 @@ __all__ = [
     "beta_vae_score",
     "calibrate_strength",
     "check_judge",
+    "check_metrics",
     "dci",
+    "disentanglement",
     "dose_response",
     "evaluate_predictor",
     "factor_vae_score",

@@ -18,14 +18,13 @@ from prefect import flow, get_run_logger
 
 from latentops._validate import check_grid, check_positive_ints, is_int
 from latentops.errors import InvalidInputError
-from latentops.evaluation import JudgeTraining, Part
+from latentops.evaluation import METRICS, JudgeTraining, Part
 from latentops.flows.edit import DEFAULT_STRENGTHS
 from latentops.flows.runners import fan_out
 from latentops.refs import check_name
 from latentops.storage import Store
 from latentops.tasks._common import check_evaluation, current_run_id, transient_retries
 from latentops.tasks.evaluate import (
-    METRICS,
     score_chunk,
     score_disentanglement,
     train_judge,

@@ -23,17 +23,13 @@ from latentops.evaluation import (
     JudgeTraining,
     Part,
     Scorecard,
-    beta_vae_score,
     check_judge,
-    dci,
-    factor_vae_score,
+    check_metrics,
+    disentanglement,
     finish_scorecard,
     fit_judge,
     merge_parts,
-    mig,
     resolve_target,
-    sap,
-    split_scores,
 )
 from latentops.latent import log_prior
 from latentops.models import decode_all, pick_device
@@ -42,15 +38,6 @@ from latentops.storage.latents import assign_split, factor_columns
 from latentops.storage.resources import load_decoder, load_judge
 from latentops.storage.scores import Protocol, Score, ScoreSource, build_score_rows
 from latentops.tasks._common import RETRY, current_run_id, open_dataset, real_images
-
-METRICS = {
-    "mig": mig,
-    "sap": sap,
-    "dci": dci,
-    "beta_vae": beta_vae_score,
-    "factor_vae": factor_vae_score,
-}
-_NAMED = ("mig", "sap")  # metrics that take factor_names for per-factor scores
 
 
 @task(cache_policy=NO_CACHE)
@@ -219,11 +206,7 @@ def score_disentanglement(
     store = Store.open(store_path)
     snap = store.snapshot(table, version)
     card = snap.card
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown or not metrics:
-        raise InvalidInputError(
-            f"metrics {unknown or metrics} unknown; choose from {sorted(METRICS)}"
-        )
+    check_metrics(metrics)
     ints = [
         c for c in factor_columns(snap.rows.schema) if snap.rows.schema.field(c).type == "int64"
     ]
@@ -238,17 +221,9 @@ def score_disentanglement(
     z = snap.z[pos]  # (N, d)
     y = np.stack([snap.rows[c].to_numpy()[pos] for c in names], axis=1)  # (N, K)
     scores = []
-    for name in metrics:
-        kwargs: dict[str, Any] = {"fast": fast, "seed": seed}
-        if name in _NAMED:
-            kwargs["factor_names"] = names
-        values, proto = split_scores(METRICS[name](z, y, **kwargs))
-        protocol = Protocol(
-            estimator=str(proto.get(f"{name}.estimator", name)),
-            seed=seed,
-            n_items=int(len(z)),
-            params={**proto, "factors": names, "where": where},
-        )
+    for estimator, values, proto in disentanglement(z, y, names, metrics, fast=fast, seed=seed):
+        params = {**proto, "factors": names, "where": where}
+        protocol = Protocol(estimator=estimator, seed=seed, n_items=int(len(z)), params=params)
         scores += [Score(metric, value, protocol) for metric, value in values.items()]
     source = ScoreSource(
         run_id, "disentanglement", card["model"], card.get("model_sha256"), table, snap.version
