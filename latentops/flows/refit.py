@@ -7,8 +7,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from latentops.flows._lineage import record_directions
+from latentops.flows.caching import InputVersions
 from latentops.storage import Store
-from latentops.tasks._common import InputVersions, transient_retries
+from latentops.tasks._common import transient_retries
 from latentops.tasks.directions import fit_and_register
 from latentops.tasks.refit import plan_refit
 
