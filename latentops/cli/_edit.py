@@ -67,6 +67,11 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
     return out
 
 
+def _options(*, store: str | None, no_images: bool, **given: Any) -> dict[str, Any]:
+    """The edit flows' shared keyword arguments from the command's options."""
+    return {**given, "store": store or None, "images": not no_images, "progress": True}
+
+
 def _done(summary: dict[str, Any]) -> None:
     console.print(
         f"[green]{summary['written']}[/green] new {escape(summary['kind'])} edits of "
@@ -107,26 +112,26 @@ def edit(
     quiet_prefect()
     from latentops.flows.edit import edit_flow, vq_edit_flow
 
-    if bool(direction) == bool(swap):
-        raise InvalidInputError(
+    if bool(direction) == bool(swap):  # a usage error (exit 2), before anything opens
+        raise typer.BadParameter(
             "pass --direction (latent edits) or --swap (VQ code edits), not both or neither"
         )
-    common = {
-        "where": where,
-        "sample": sample,
-        "seed": seed,
-        "store": store or None,
-        "table_version": table_version,
-        "chunk_size": chunk_size,
-        "batch_size": batch_size,
-        "device": device,
-        "images": not no_images,
-    }
+    common = _options(
+        where=where,
+        sample=sample,
+        seed=seed,
+        store=store,
+        table_version=table_version,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        device=device,
+        no_images=no_images,
+    )
     if swap:
         summary = vq_edit_flow(table, _pairs(swap, "--swap", ":"), **common)
     else:
         summary = edit_flow(
-            table, direction, parse_grid(strengths, "--strengths"), progress=True, **common
+            table, direction, strengths=parse_grid(strengths, "--strengths"), **common
         )
     _done(summary)
 
@@ -158,17 +163,19 @@ def interpolate(
 
     summary = interpolate_flow(
         table,
-        _pairs(pair, "--pair", ","),
-        n_pairs,
-        steps,
-        method,
-        where,
-        seed,
-        store or None,
-        table_version,
-        batch_size=batch_size,
-        device=device,
-        images=not no_images,
+        pairs=_pairs(pair, "--pair", ","),
+        n_pairs=n_pairs,
+        steps=steps,
+        method=method,
+        **_options(
+            where=where,
+            seed=seed,
+            store=store,
+            table_version=table_version,
+            batch_size=batch_size,
+            device=device,
+            no_images=no_images,
+        ),
     )
     _done(summary)
 
@@ -198,16 +205,18 @@ def traverse(
     dim_list = [int(j) for j in dims.split(",")] if dims else None
     summary = traverse_flow(
         table,
-        parse_grid(values, "--values"),
-        dim_list,
-        where,
-        sample,
-        seed,
-        store or None,
-        table_version,
-        batch_size=batch_size,
-        device=device,
-        images=not no_images,
+        values=parse_grid(values, "--values"),
+        dims=dim_list,
+        **_options(
+            where=where,
+            sample=sample,
+            seed=seed,
+            store=store,
+            table_version=table_version,
+            batch_size=batch_size,
+            device=device,
+            no_images=no_images,
+        ),
     )
     _done(summary)
 
@@ -296,14 +305,13 @@ def evaluate(
     """
     quiet_prefect()
     from latentops.storage import Store
-    from latentops.storage.scores import ScoresTable
 
     if run is None:
         from latentops.flows.evaluate import evaluate_flow
         from latentops.flows.runners import make_task_runner
 
-        if not (table and direction and judge):
-            raise InvalidInputError(
+        if not (table and direction and judge):  # a usage error (exit 2)
+            raise typer.BadParameter(
                 "pass --table, --direction and --judge (or --run RUN_ID to show one)"
             )
         flow = evaluate_flow
@@ -314,15 +322,15 @@ def evaluate(
             table,
             direction,
             judge,
-            parse_grid(strengths, "--strengths"),
-            where,
-            sample,
-            seed,
-            target,
-            calibrate,
-            store or None,
-            table_version,
-            batch_size,
+            strengths=parse_grid(strengths, "--strengths"),
+            where=where,
+            sample=sample,
+            seed=seed,
+            target=target,
+            calibrate=calibrate,
+            store=store or None,
+            table_version=table_version,
+            batch_size=batch_size,
             device=device,
             chunk_size=chunk_size,
             progress=True,
@@ -330,7 +338,7 @@ def evaluate(
         run = summary["run_id"]
         for ref, notes in summary["skipped"].items():
             console.print(f"[yellow]{escape(ref)}: left out[/yellow] " + escape("; ".join(notes)))
-    scores = ScoresTable(Store.open(store).table_uri("scores")).read(run_id=run, kind="edit")
+    scores = Store.open(store).scores.read(run_id=run, kind="edit")
     if scores.num_rows == 0:
         raise InvalidInputError(
             f'no edit scores for run {run!r}; list runs with: latentops sql "SELECT DISTINCT run_id FROM scores"'
@@ -365,7 +373,14 @@ def metrics(
     from latentops.flows.evaluate import metrics_flow
 
     out = metrics_flow(
-        table, metric or None, factor or None, where, not full, seed, store or None, table_version
+        table,
+        metric or None,
+        factors=factor or None,
+        where=where,
+        fast=not full,
+        seed=seed,
+        store=store or None,
+        table_version=table_version,
     )
     show_table(
         pa.table({"metric": list(out["scores"]), "value": list(out["scores"].values())}),

@@ -45,10 +45,10 @@ def judges_train(
     with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
         ref = train_judge_flow(
             dataset,
-            name,
-            store or None,
-            opts,
-            epochs,
+            name=name,
+            store=store or None,
+            dataset_options=opts,
+            epochs=epochs,
             lr=lr,
             width=width,
             seed=seed,
@@ -66,9 +66,8 @@ def judges_list(store: str | None = StoreOpt) -> None:
     import json
 
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    table = JudgeRegistry(Store.open(store, create=False).root).list()
+    table = Store.open(store, create=False).judges.list()
     acc = [
         ", ".join(
             f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
@@ -88,9 +87,8 @@ def judges_show(
     Example: latentops judges show dsprites-judge@1
     """
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    card = JudgeRegistry(Store.open(store, create=False).root).card(ref)
+    card = Store.open(store, create=False).judges.card(ref)
     card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
     show_card(card, card["ref"])
 

@@ -159,6 +159,7 @@ def encode(
     from latentops.flows.encode import encode_flow
     from latentops.flows.runners import make_task_runner
     from latentops.storage import Store
+    from latentops.storage.models import trained_on
 
     flow = encode_flow
     if runner != "thread" or dask_address:
@@ -166,9 +167,9 @@ def encode(
         flow = encode_flow.with_options(task_runner=task_runner)
 
     card = Store.open(store).models.card(model)
-    trained = card["train"].get("dataset_options", {})
-    dataset = dataset or card["dataset"]
-    opts = dict(trained) if dataset == card["dataset"] else {}
+    trained_dataset, trained = trained_on(card)
+    dataset = dataset or trained_dataset
+    opts = trained if dataset == trained_dataset else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
     summary = flow(
         dataset=dataset,

@@ -369,13 +369,10 @@ def index_build(
     Example: latentops index build --table dsprites_vae_v1 --kind ivf --target-recall 0.95
     """
     from latentops.storage import Store, ann
-    from latentops.storage.knn import load_snapshot
 
     s = Store.open(store)
     with console.status(Text(f"building {kind} index over {table}")):
-        info = ann.build_index(
-            s.root, load_snapshot(s.latent_table(table)), kind, metric, target_recall=target_recall
-        )
+        info = ann.build_index(s.root, s.snapshot(table), kind, metric, target_recall=target_recall)
     console.print(
         f"{kind} index of {table} v{info.version} ({info.n} rows, {metric}): "
         f"recall@{info.recall_k} {info.recall:.3f} at search param {info.param}, "

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.directions._data import (
     as_label_array,
     as_latent_array,
@@ -52,9 +53,7 @@ _LINEAR = {"logistic": logistic_vector, "linear_svm": linear_svm_vector}
 
 
 def _check_max_train(max_train: Any) -> None:
-    if max_train is not None and (
-        isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 2
-    ):
+    if max_train is not None and (not is_int(max_train, 2)):
         raise InvalidInputError(f"max_train={max_train!r} must be None or an int >= 2")
 
 
@@ -242,7 +241,7 @@ def fit_direction(
     opts = info.resolve(params)
     if info.kind == "unsupervised":
         component = opts.pop("component")
-        if isinstance(component, bool) or not isinstance(component, int) or component < 0:
+        if not is_int(component, 0):
             raise InvalidInputError(f"component={component!r} must be an int >= 0")
         found = fit_directions(
             z,

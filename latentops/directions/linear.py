@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
+from latentops._validate import is_int
 from latentops.directions._data import ensure_direction
 from latentops.errors import InvalidInputError
 
@@ -28,7 +29,7 @@ def _check_common(C: float, class_weight: str | None, max_iter: int) -> None:
         raise InvalidInputError(
             f"class_weight={class_weight!r} must be None or 'balanced' (reweights rare classes)"
         )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not is_int(max_iter, 1):
         raise InvalidInputError(f"max_iter={max_iter!r} must be a positive int")
 
 

@@ -10,14 +10,19 @@ No IO here: the integrator saves ``state_dict()`` with safetensors and the confi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from latentops.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from latentops.data import Dataset
 
 Batch = tuple[torch.Tensor, Mapping[str, torch.Tensor]]
 
@@ -220,3 +225,70 @@ def evaluate_predictor(
     if n_seen == 0:
         raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
     return {n: c / n_seen for n, c in correct.items()}
+
+
+_CACHE_FLOATS = 1 << 26  # render a training set once when it fits in 256 MB of float32
+
+
+def _labelled(data: Dataset, ids: np.ndarray, batch_size: int, names: list[str]) -> Iterator[Any]:
+    for b in data.batches(batch_size, ids):
+        yield b.x, {k: torch.from_numpy(b.factors[k]) for k in names}
+
+
+@dataclass(frozen=True)
+class JudgeTraining:
+    """How a judge is trained: epochs, batch size, learning rate, CNN width, feature size, seed."""
+
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 3e-3
+    width: int = 16
+    feature_dim: int = 64
+    seed: int = 0
+
+
+def fit_judge(
+    data: Dataset,
+    train_ids: np.ndarray,
+    test_ids: np.ndarray,
+    training: JudgeTraining,
+    device: str | torch.device = "cpu",
+) -> tuple[AttributePredictor, dict[str, object], dict[str, float]]:
+    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out acc)."""
+    sizes = {k: v for k, v in data.factor_sizes.items() if v >= 2}
+    if not sizes or len(data.x_shape) != 3:
+        raise InvalidInputError(
+            f"dataset {data.name!r} has no image pixels or no discrete factors with >= 2 values "
+            f"(x_shape {data.x_shape}, factors {data.factor_sizes}); judges need both"
+        )
+    names = sorted(sizes)
+    config = PredictorConfig(
+        in_channels=data.x_shape[0],
+        image_size=data.x_shape[-1],
+        factor_sizes=sizes,
+        width=training.width,
+        feature_dim=training.feature_dim,
+    )
+    seed, batch_size = training.seed, training.batch_size
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # reproducible initial weights
+        judge = AttributePredictor(config)
+    cached = len(train_ids) * int(np.prod(data.x_shape)) <= _CACHE_FLOATS
+    if cached:
+        x_all = torch.cat([x for x, _ in _labelled(data, train_ids, 4096, [])])  # (N, C, H, W)
+        y_all = {k: torch.from_numpy(v) for k, v in data.factors(train_ids).items() if k in sizes}
+
+    def batches(epoch: int) -> Iterator[Any]:
+        order = np.random.default_rng(seed + epoch).permutation(len(train_ids))
+        if not cached:
+            yield from _labelled(data, train_ids[order], batch_size, names)
+            return
+        for s in range(0, len(order), batch_size):
+            i = torch.from_numpy(order[s : s + batch_size])
+            yield x_all[i], {k: y[i] for k, y in y_all.items()}
+
+    result = train_predictor(
+        judge, batches, epochs=training.epochs, lr=training.lr, seed=seed, device=device
+    )
+    held_out = evaluate_predictor(judge, _labelled(data, test_ids, 1024, names), device=device)
+    return judge, result, held_out

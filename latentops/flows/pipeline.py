@@ -26,6 +26,7 @@ EDITED = ("pos_x-ridge", "scale-ridge", "shape-2-logistic")
 @flow(name="pipeline")
 def pipeline_flow(
     store: str | None = None,
+    *,
     dataset: str = "dsprites",
     dataset_options: dict[str, Any] | None = None,
     arch: str = "vae",

@@ -14,6 +14,7 @@ from latentops.tasks.train import train_model
 @flow(name="train")
 def train_flow(
     dataset: str = "dsprites",
+    *,
     arch: str = "vae",
     name: str | None = None,
     store: str | None = None,

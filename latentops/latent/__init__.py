@@ -3,6 +3,7 @@
 interpolate: lerp, slerp, interpolate. edit: apply_direction(s), traversals, arithmetic.
 prior: N(0, I) log density, typical shell, projection back to the prior, edit report.
 vq: nearest-code quantization, token-map edits, codebook usage.
+edit_kinds: the edit kinds the edit task runs (direction edit, interpolation, traversal, VQ swap).
 """
 
 from latentops.latent.edit import (
@@ -12,6 +13,7 @@ from latentops.latent.edit import (
     direction_traversal,
     latent_arithmetic,
 )
+from latentops.latent.edit_kinds import DirectionEdit, Interpolation, Traversal, VqSwap
 from latentops.latent.interpolate import interpolate, lerp, slerp
 from latentops.latent.prior import (
     PriorShift,
@@ -31,7 +33,11 @@ from latentops.latent.vq import (
 )
 
 __all__ = [
+    "DirectionEdit",
+    "Interpolation",
     "PriorShift",
+    "Traversal",
+    "VqSwap",
     "apply_direction",
     "apply_directions",
     "codebook_usage",

@@ -96,7 +96,9 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
     blocks: list[Block] = []
     if TARGET in curves:
         named = {(f"{TARGET} ({target})" if k == TARGET else k): v for k, v in curves.items()}
-        png = figures.dose_response(named, f"{TARGET} ({target})", title=f"dose-response of {ref}")
+        png = figures.dose_response_plot(
+            named, f"{TARGET} ({target})", title=f"dose-response of {ref}"
+        )
         blocks.append(
             Figure(
                 png,
@@ -174,7 +176,7 @@ def directions_section(data: ReportData, model: Autoencoder | None, opts: Report
     return Section("directions", title, tuple(blocks))
 
 
-def off_target_matrix(data: ReportData) -> tuple[np.ndarray, list[str], list[str], float] | None:
+def off_target_table(data: ReportData) -> tuple[np.ndarray, list[str], list[str], float] | None:
     """Directions x attributes: off-target change at each direction's largest strength."""
     scored = {ref: rows for ref, rows in (data.edit_scores or {}).items() if rows}
     if not scored:
@@ -230,7 +232,7 @@ def entanglement_section(data: ReportData) -> Section:
             "list_cosine_similarity over the direction_vectors view",
         )
     ]
-    off = off_target_matrix(data)
+    off = off_target_table(data)
     if off is None:
         blocks.append(
             Note(

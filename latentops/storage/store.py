@@ -6,7 +6,7 @@ import json
 import os
 import shlex
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
@@ -20,11 +20,15 @@ from latentops.errors import (
     NotFoundError,
 )
 from latentops.refs import check_name
-from latentops.storage import _delta, knn, sql
+from latentops.storage import _delta, sql
 from latentops.storage._location import Location
 from latentops.storage.catalog import DirectionCatalog
+from latentops.storage.edits import EditsTable
+from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
+from latentops.storage.scores import ScoresTable
+from latentops.storage.snapshot import Snapshot, load_snapshot
 
 MARKER = "latentops.json"
 FORMAT = 1
@@ -40,6 +44,9 @@ class Store:
         self.root = Location.of(root)
         self.models = ModelRegistry(self.root)
         self.directions = DirectionCatalog(self.root)
+        self.judges = JudgeRegistry(self.root)
+        self.edits = EditsTable(str(self.root / "edits"))
+        self.scores = ScoresTable(str(self.root / "scores"))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -167,30 +174,17 @@ class Store:
         finally:
             con.close()
 
+    def snapshot(self, table: str, version: int | None = None) -> Snapshot:
+        """Latent table ``table`` as of ``version`` (default: now), pinned and in memory."""
+        return load_snapshot(self.latent_table(table), version)
+
     def knn(
-        self,
-        table: str,
-        vector: Any = None,
-        *,
-        item_id: int | Sequence[int] | None = None,
-        k: int = 10,
-        metric: str = "cosine",
-        where: str | None = None,
-        index: str | None = None,
-        version: int | None = None,
+        self, table: str, vector: Any = None, *, version: int | None = None, **query: Any
     ) -> pa.Table:
-        """k nearest neighbours in latent table ``table`` (exact unless ``index``): knn.search."""
-        return knn.search(
-            self,
-            table,
-            vector,
-            item_id=item_id,
-            k=k,
-            metric=metric,
-            where=where,
-            index=index,
-            version=version,
-        )
+        """k nearest neighbours in ``table`` as of ``version``: see ``storage.search.search``."""
+        from latentops.storage.search import search  # here: faiss loads only for a search
+
+        return search(self.root, self.snapshot(table, version), vector, **query)
 
 
 def _marker_format(marker: Location) -> Any:

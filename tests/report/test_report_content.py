@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from latentops.report import NOT_COMPUTED, SECTION_IDS, fmt
-from latentops.report.queries import cosine_matrix
+from latentops.report.queries import direction_cosines as cosine_matrix
 from tests.report._page import parse, rows
 
 

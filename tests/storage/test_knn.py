@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 from latentops.storage import Lineage, ann
-from latentops.storage.knn import load_snapshot
 from latentops.storage.latents import build_rows, latent_schema
+from latentops.storage.snapshot import load_snapshot
 
 SHAPES = np.array(["square", "ellipse", "heart"])
 

@@ -18,8 +18,8 @@ from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundEr
 from latentops.models import build_model
 from latentops.storage import DirectionLineage, Lineage, Location, Store, StoreAccessError, ann
 from latentops.storage._location import storage_options_for
-from latentops.storage.knn import load_snapshot
 from latentops.storage.latents import build_rows, latent_schema, z_matrix
+from latentops.storage.snapshot import load_snapshot
 
 LINEAGE = Lineage("vae@1", "ab" * 32, "toy", "f" * 64, "run-1")
 CARD = {"kind": "latents", "d": 4, "model": "vae@1", "space": "mu"}

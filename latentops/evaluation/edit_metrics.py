@@ -1,4 +1,4 @@
-"""Edit scorecard primitives: pure functions over judge-model outputs and features.
+"""Edit metrics: pure functions over judge-model outputs and features (the scorecard's maths).
 
 Conventions: ``strengths`` is an (S,) grid of edit strengths; ``responses`` (S, N) holds a
 judge's prediction for each of N items edited at each strength. Inputs may be NumPy arrays
