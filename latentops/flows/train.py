@@ -25,6 +25,7 @@ def train_flow(
     seed: int = 0,
     amp: bool = False,
     device: str | None = None,
+    progress: bool = False,
 ) -> str:
     """Train ``arch`` on ``dataset``; return the registered ``name@version``."""
     root = str(Store.open(store).root)
@@ -40,4 +41,5 @@ def train_flow(
         dict(model_params or {}),
         train_config,
         device,
+        progress,
     )
