@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from latentops import __version__
 from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve
-from latentops.cli._common import err_console, set_threads
+from latentops.cli._common import err_console, set_debug, set_threads
 from latentops.errors import LatentOpsError
 
 app = typer.Typer(
@@ -63,6 +63,7 @@ def _root(
     ),
 ) -> None:
     """latentops: encode, direct, edit, evaluate and query latent spaces."""
+    set_debug(debug)
     set_threads(threads)
 
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import pyarrow as pa
 import typer
 from rich.console import Console
@@ -55,9 +54,17 @@ def quiet_prefect() -> None:
     from latentops.flows.local_api import ensure_api
 
     ensure_api()
-    ctx = click.get_current_context(silent=True)
-    if not (ctx and ctx.find_root().params.get("debug")):
+    if not _debug:
         _drop_error_logs()
+
+
+_debug = False  # the root --debug option (Typer runs commands outside click's context stack)
+
+
+def set_debug(on: bool) -> None:
+    """Record ``--debug``: Prefect's own failure logs (with traces) then stay on the console."""
+    global _debug
+    _debug = on
 
 
 class _OneLineErrors(logging.Filter):
@@ -78,7 +85,10 @@ class _OneLineErrors(logging.Filter):
 
 
 def _drop_error_logs() -> None:
+    from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()  # now, not at the flow's import, which would replace our handlers
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler) and not any(
