@@ -217,13 +217,17 @@ def _read_state(directory: Path) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is running and, where /proc tells, is a latentops server (not a reuse)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return b"latentops.flows.local_api" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc (macOS): trust the pid
+        return True
 
 
 # -- server side ----------------------------------------------------------------------------------
