@@ -14,7 +14,8 @@ import sys
 from latentops.cli import main
 store = sys.argv[1]
 for argv in (["tables"], ["models", "list"], ["models", "show", "vae@9"], ["directions", "list"],
-             ["judges", "list"], ["sql", "SELECT 1 AS one"], ["--version"]):
+             ["judges", "list"], ["sql", "SELECT 1 AS one"], ["evaluate", "--run", "r1"],
+             ["--version"]):
     try:
         main([*argv, *([] if argv[0].startswith("-") else ["--store", store])])
     except SystemExit:
