@@ -27,6 +27,10 @@ class CorruptArtifactError(LatentOpsError, ValueError):
     """A file in the store or given by the user cannot be read as what it claims to be."""
 
 
+class OrchestrationError(LatentOpsError, ConnectionError):
+    """No Prefect API could be reached or started to run a flow."""
+
+
 class UnsupportedOperationError(LatentOpsError, NotImplementedError):
     """The operation is not defined for this object (e.g. decoding with the identity model)."""
 
@@ -46,6 +50,7 @@ __all__ = [
     "LatentOpsError",
     "NotFittedError",
     "NotFoundError",
+    "OrchestrationError",
     "UnsupportedOperationError",
     "VersionConflictError",
 ]

@@ -70,9 +70,7 @@ def directions_fit(
       latentops directions fit --table dsprites_vae_v1 --label shape==2 --method logistic --name heart
       latentops directions fit --table dsprites_vae_v1 --label scale --method ridge --name scale
     """
-    quiet_prefect()
     from latentops.errors import InvalidInputError
-    from latentops.flows.directions import fit_directions_flow
 
     params = {}
     for item in param:
@@ -85,9 +83,44 @@ def directions_fit(
             params[key] = value
     if n_components is not None:
         params["n_components"] = n_components
+    _check_fit(store, table, table_version, name, method, label)
+    quiet_prefect()
+    from latentops.flows.directions import fit_directions_flow
+
     spec = {"name": name, "method": method, "label": label, "params": params}
     refs = fit_directions_flow(table, [spec], store=store or None, table_version=table_version)
     show_directions(refs, store)
+
+
+def _check_fit(
+    store: str | None,
+    table: str,
+    table_version: int | None,
+    name: str,
+    method: str,
+    label: str | None,
+) -> None:
+    """What a fit can check before Prefect starts: the table, name, method and label."""
+    from latentops.directions import parse_label
+    from latentops.directions.methods import method_info
+    from latentops.errors import InvalidInputError
+    from latentops.refs import check_name
+    from latentops.storage import Store
+    from latentops.storage.latents import factor_columns
+
+    check_name(name, "direction name")
+    latents = Store.open(store).latent_table(table)
+    info = method_info(method)
+    if label is None:
+        if info.needs_labels:
+            raise InvalidInputError(
+                f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
+            )
+        return
+    snapshot = latents.read(factor_columns(latents.schema(table_version)), version=table_version)
+    parse_label(
+        label, {c: snapshot[c].to_numpy(zero_copy_only=False) for c in snapshot.column_names}
+    )
 
 
 def held_out_score(metrics: dict[str, float]) -> str:

@@ -303,17 +303,17 @@ def evaluate(
       latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge -j dsprites-judge -n 20000 --runner dask --dask-workers 2
       latentops evaluate --run 6f1c…   (show a stored scorecard)
     """
-    quiet_prefect()
     from latentops.storage import Store
 
     if run is None:
-        from latentops.flows.evaluate import evaluate_flow
-        from latentops.flows.runners import make_task_runner
-
         if not (table and direction and judge):  # a usage error (exit 2)
             raise typer.BadParameter(
                 "pass --table, --direction and --judge (or --run RUN_ID to show one)"
             )
+        quiet_prefect()  # showing a stored run (--run) needs no Prefect
+        from latentops.flows.evaluate import evaluate_flow
+        from latentops.flows.runners import make_task_runner
+
         flow = evaluate_flow
         if runner != "thread" or dask_address:
             task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)

@@ -96,8 +96,10 @@ def train(
 
     Example: latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5 --image-size 32 --n-items 20000
     """
-    quiet_prefect()
-    from latentops.flows.train import train_flow
+    from latentops.data import get_dataset
+    from latentops.models import TrainConfig, build_model
+    from latentops.refs import check_name
+    from latentops.storage import Store
 
     opts = dataset_options(dataset, image_size, n_items, upsample)
     config: dict[str, Any] = {}
@@ -107,20 +109,29 @@ def train(
         config["beta"] = beta
     if model == "vqvae":
         config["codebook_size"] = codebook_size
-    with console.status(f"training {model} on {dataset} ({epochs} epochs)…"):
-        ref = train_flow(
-            dataset=dataset,
-            arch=model,
-            name=name,
-            store=store or None,
-            dataset_options=opts,
-            model_params=config,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-        )
+    # Everything checkable before Prefect starts: bad input answers in a second, not a minute.
+    check_name(name or model, "model name")
+    get_dataset(dataset, **opts)
+    build_model(model, **config)
+    TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    Store.open(store)
+    quiet_prefect()
+    from latentops.flows.train import train_flow
+
+    ref = train_flow(
+        dataset=dataset,
+        arch=model,
+        name=name,
+        store=store or None,
+        dataset_options=opts,
+        model_params=config,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=True,
+    )
     console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
@@ -256,11 +267,14 @@ def demo(
     """
     import time
 
+    from latentops.storage import Store
+
+    started = time.perf_counter()
+    Store.open(store)  # a bad --store answers before Prefect starts
     quiet_prefect()
     from latentops.cli._catalog import show_directions
     from latentops.flows.pipeline import pipeline_flow
 
-    started = time.perf_counter()
     options = {"image_size": 64, "n_items": 60_000} if full else None
     console.rule(
         "latentops demo: β-VAE on dSprites → latents → directions → edits → scores → report"

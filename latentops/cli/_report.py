@@ -39,6 +39,13 @@ def report(
       latentops report
       latentops report --model vae@1 --out reports/ --color-by scale
     """
+    from latentops.storage import Store
+
+    opened = Store.open(store)
+    if model is not None:
+        opened.models.card(model)  # an unknown model answers before Prefect starts
+    if table is not None:
+        opened.latent_table(table)
     quiet_prefect()
     from latentops.flows.report import report_flow
 

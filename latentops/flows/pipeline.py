@@ -61,6 +61,7 @@ def pipeline_flow(
         batch_size=batch_size,
         lr=lr,
         device=device,
+        progress=progress,
     )
     encoded = encode_flow(
         dataset=dataset,

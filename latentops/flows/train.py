@@ -26,6 +26,7 @@ def train_flow(
     seed: int = 0,
     amp: bool = False,
     device: str | None = None,
+    progress: bool = False,
 ) -> str:
     """Train ``arch`` on ``dataset``; return the registered ``name@version``."""
     root = str(Store.open(store).root)
@@ -41,4 +42,5 @@ def train_flow(
         dict(model_params or {}),
         train_config,
         device,
+        progress,
     )

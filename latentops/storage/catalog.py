@@ -187,7 +187,7 @@ class DirectionCatalog:
         if not _delta.exists(self.uri):
             return SCHEMA.empty_table()
         cols = [n for n in SCHEMA.names if n not in ("vector", "card_json")]
-        table = _delta.open_table(self.uri).to_pyarrow_dataset().to_table(columns=cols)
+        table = _delta.arrow_dataset(_delta.open_table(self.uri)).to_table(columns=cols)
         return table.sort_by([("name", "ascending"), ("version", "ascending")])
 
     def latest(self, model: str | None) -> dict[str, Direction]:

@@ -126,7 +126,7 @@ def _check_d(
         problem = f"the table card has no latent dimension d (got {json.dumps(d)})"
         return TableCheck(table, version, files, rows, None, problem, rebuild)
     columns = [c for c in VECTOR_COLUMNS if c in delta.schema().to_arrow().names]
-    for batch in delta.to_pyarrow_dataset().to_batches(columns=columns):
+    for batch in _delta.arrow_dataset(delta).to_batches(columns=columns):
         for column in columns:
             lengths = pc.list_value_length(batch.column(column))
             bad = pc.filter(lengths, pc.not_equal(lengths, d))

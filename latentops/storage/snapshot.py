@@ -118,7 +118,7 @@ def load_snapshot(table: LatentTable, version: int | None = None) -> Snapshot:
         return _CACHE[key]
     delta = _delta.open_table(table.uri, version, what=f"latent table {table.name!r}")
     with _delta.scanning(table.uri):
-        rows = delta.to_pyarrow_dataset().to_table()
+        rows = _delta.arrow_dataset(delta).to_table()
     ids = rows["item_id"].to_numpy()
     if (np.diff(ids) < 0).any():  # sorting copies every column: skip it when already in order
         rows = rows.take(np.argsort(ids, kind="stable"))
