@@ -59,8 +59,10 @@ def first_line(exc: BaseException) -> str:
 
 def _is_missing_file(exc: BaseException) -> bool:
     text = str(exc)
-    return isinstance(exc, FileNotFoundError) or (
-        "Object at location" in text and "not found" in text
+    return (
+        isinstance(exc, FileNotFoundError)
+        or ("Object at location" in text and "not found" in text)  # deltalake's filesystem
+        or "Path does not exist" in text  # pyarrow's S3 filesystem
     )
 
 

@@ -42,7 +42,13 @@ TABLES_QUERY = (
 METRICS = ("cosine", "l2", "ip")
 BATCH_ROWS = 65_536  # rows per streamed result batch
 # how deltalake's object store reports a data file the log lists but the store lacks
-_MISSING_FILE = re.compile(r"Object at location (\S+) not found")
+# A data file the Delta log lists but the store lacks, as deltalake's and pyarrow's (local,
+# S3) filesystems word it while DuckDB streams the table.
+_MISSING_FILE = re.compile(
+    r"Object at location (\S+) not found"
+    r"|Failed to open local file '([^']+)'\. Detail: \[errno 2\]"
+    r"|Path does not exist '([^']+)'"
+)
 
 
 class QueryTimeoutError(LatentOpsError, TimeoutError):
@@ -305,8 +311,9 @@ def _query_error(exc: BaseException, timeout: float | None) -> LatentOpsError:
         )
     missing = _MISSING_FILE.search(text)
     if missing:
+        path = next(g for g in missing.groups() if g)
         return CorruptArtifactError(
-            f"SQL failed: data file {missing.group(1)} of the store is missing; run "
+            f"SQL failed: data file {path} of the store is missing; run "
             "`latentops tables check` to see which table it belongs to and how to repair it"
         )
     return InvalidInputError(f"SQL failed: {_one_line(text)}")

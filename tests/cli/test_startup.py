@@ -65,6 +65,9 @@ def test_threads_default_and_option(cli_env, tmp_path, argv, expected):
 
 
 def test_error_text_is_printed_literally_on_one_line(capsys, tmp_path):
+    from latentops.storage import Store
+
+    Store.open(tmp_path)  # read commands refuse a path that holds no store
     with pytest.raises(SystemExit) as exc:
         main(["directions", "show", "[b]x[/b][link=http://e.vil]y", "--store", str(tmp_path)])
     err = capsys.readouterr().err
