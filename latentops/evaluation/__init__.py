@@ -13,9 +13,11 @@ from latentops.evaluation._mig import mig
 from latentops.evaluation._protocol import split_scores
 from latentops.evaluation._sap import sap
 from latentops.evaluation.predictors import (
+    UNLEARNABLE,
     AttributePredictor,
     PredictorConfig,
     evaluate_predictor,
+    judge_factors,
     train_predictor,
 )
 from latentops.evaluation.scorecard import (
@@ -30,6 +32,7 @@ from latentops.evaluation.scorecard import (
 )
 
 __all__ = [
+    "UNLEARNABLE",
     "AttributePredictor",
     "PredictorConfig",
     "beta_vae_score",
@@ -37,6 +40,7 @@ __all__ = [
     "dci",
     "dose_response",
     "evaluate_predictor",
+    "judge_factors",
     "factor_vae_score",
     "frechet_distance",
     "frechet_distance_from_stats",
