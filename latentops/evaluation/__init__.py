@@ -29,6 +29,7 @@ from latentops.evaluation.scorecard import (
     off_target_matrix,
     path_length,
     prior_plausibility,
+    weak_semantics,
 )
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "sap",
     "split_scores",
     "train_predictor",
+    "weak_semantics",
 ]
