@@ -22,6 +22,8 @@ K_NEIGHBOURS = 10
 MAX_TRAIN, MAX_HOLD = 20_000, 5_000
 NONLINEAR_GAP = 0.15  # knn - linear score above this: "encoded, but not linearly"
 NONLINEAR_FLAG = "encoded, but not linearly"
+NOT_ENCODED_FLAG = "not encoded (probes at chance)"
+CHANCE_MARGIN = 0.02  # accuracy within this of the majority share, or R² under 0.05: chance
 
 
 def _sample(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -48,6 +50,8 @@ def knn_score(
 
 def probe_flags(metrics: dict[str, float | int]) -> list[str]:
     """Warnings a direction's metrics call for: a nonlinear code, weight on inactive dims."""
+    if _at_chance(metrics):
+        return [NOT_ENCODED_FLAG]
     flags = []
     for linear, knn in (("linear_r2", "knn_r2"), ("linear_accuracy", "knn_accuracy")):
         if linear in metrics and knn in metrics and metrics[knn] - metrics[linear] > NONLINEAR_GAP:
@@ -56,3 +60,14 @@ def probe_flags(metrics: dict[str, float | int]) -> list[str]:
     if share is not None and share > INACTIVE_WARN:
         flags.append(f"{share:.0%} of its weight on inactive dimensions")
     return flags
+
+
+def _at_chance(metrics: dict[str, float | int]) -> bool:
+    """Neither probe beats chance: R² ~ 0, or accuracy ~ the majority class's share."""
+    if "knn_r2" in metrics and "linear_r2" in metrics:
+        return max(metrics["knn_r2"], metrics["linear_r2"]) < 0.05
+    n_pos, n_neg = metrics.get("n_pos"), metrics.get("n_neg")
+    if "knn_accuracy" in metrics and "linear_accuracy" in metrics and n_pos and n_neg:
+        majority = max(n_pos, n_neg) / (n_pos + n_neg)
+        return max(metrics["knn_accuracy"], metrics["linear_accuracy"]) < majority + CHANCE_MARGIN
+    return False

@@ -105,3 +105,14 @@ def test_fit_rejects_an_unknown_form() -> None:
     z, y = _noise_cancelling_code()
     with pytest.raises(InvalidInputError, match="form='both' is not one of"):
         fit_direction(z, y, "ridge", form="both")
+
+
+def test_a_label_the_latents_do_not_encode_is_flagged_at_chance() -> None:
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((N, 4)).astype(np.float32)
+    shape = rng.integers(0, 3, N)  # one-vs-rest: 2/3 of the rows are negatives
+    m = fit_direction(z, shape == 2, "logistic").metrics
+    assert probe_flags(m) == ["not encoded (probes at chance)"]
+    assert probe_flags(fit_direction(z, rng.standard_normal(N), "ridge").metrics) == [
+        "not encoded (probes at chance)"
+    ]
