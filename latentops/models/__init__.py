@@ -12,6 +12,7 @@ from latentops.models.batching import (
 )
 from latentops.models.encode import encode_batches, pick_device
 from latentops.models.identity import IdentityConfig, IdentityModel
+from latentops.models.recipes import RECIPES, Recipe, get_recipe
 from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
 from latentops.models.train import TrainConfig, TrainResult, train_autoencoder
 from latentops.models.vae import VAE, VAEConfig
@@ -26,6 +27,8 @@ __all__ = [
     "IdentityModel",
     "LossOutput",
     "MemoryEstimate",
+    "RECIPES",
+    "Recipe",
     "TrainConfig",
     "TrainResult",
     "VAE",
@@ -37,6 +40,7 @@ __all__ = [
     "build_model",
     "encode_batches",
     "fit_batch_size",
+    "get_recipe",
     "list_models",
     "load_model_state",
     "model_config_dict",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -201,3 +203,27 @@ def test_vae_posterior_log_variance_starts_low():
     assert float(logvar.mean()) == pytest.approx(-5.0, abs=0.5)
     with pytest.raises(InvalidInputError, match="logvar_bias=30"):
         build_model("vae", logvar_bias=30)
+
+
+def test_reference_recipe_expands_to_the_published_protocol():
+    from latentops.models.recipes import get_recipe
+
+    recipe = get_recipe("dsprites-reference")
+    runs = recipe.runs(737_280)  # the full dSprites grid: 11,520 steps per epoch at batch 64
+    assert len(runs) == 6 * 3 and len({r["name"] for r in runs}) == 18
+    first = runs[0]
+    assert first["train_config"]["epochs"] == 27  # ceil(300k / 11,520): at least 300k steps
+    assert first["train_config"] | {"epochs": 0} == {
+        "epochs": 0,
+        "batch_size": 64,
+        "lr": 1e-4,
+        "seed": 0,
+        "schedule": "constant",
+        "warmup_steps": 0,
+    }
+    # every spec builds: the model and train configs accept it as it is
+    build_model("vae", image_size=64, **first["model_params"])
+    TrainConfig(**first["train_config"])
+    assert json.loads(json.dumps(recipe.protocol()))["betas"] == [1, 2, 4, 6, 8, 16]
+    with pytest.raises(InvalidInputError, match="unknown recipe 'nope'"):
+        get_recipe("nope")
