@@ -248,6 +248,8 @@ def _pca(z: Any, y: Any, k: int, holdout: float, seed: int, label: str | None) -
             label=label,
             kind="unsupervised",
             component=i,
+            # strengths in std units: the spread of the train rows along the component
+            std=float(np.sqrt(variances[i])) if variances[i] > 0 else None,
         )
         for i in range(k)
     ]

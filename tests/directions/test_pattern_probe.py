@@ -78,6 +78,8 @@ def test_strengths_are_in_data_std_units_along_the_direction() -> None:
     spread = float(np.std(z @ d.vector))
     assert d.std == pytest.approx(spread, rel=0.03) and d.strength_unit == "std"
     np.testing.assert_allclose(d.offsets([-2.0, 0.0, 1.0]), [-2 * d.std, 0.0, d.std])
+    pc = fit_direction(z, None, "pca", holdout=0.0)  # a principal axis: its own std
+    assert pc.std == pytest.approx(float(np.std(z @ pc.vector)), rel=0.01)
     # a manual vector has seen no data: strengths stay latent distances
     manual = Direction(vector=np.ones(4), method="manual")
     assert manual.strength_unit == "latent" and manual.offsets([1.5]).tolist() == [1.5]
