@@ -99,10 +99,9 @@ def held_out_score(metrics: dict[str, float]) -> str:
 
 def probe_columns(metrics: dict[str, float]) -> dict[str, str]:
     """The linear and k-NN probe scores side by side, and any warning they call for."""
-    from latentops.directions import probe_flags
+    from latentops.directions import probe_flags, probe_scores
 
-    linear = next((metrics[k] for k in ("linear_r2", "linear_accuracy") if k in metrics), None)
-    knn = next((metrics[k] for k in ("knn_r2", "knn_accuracy") if k in metrics), None)
+    linear, knn = probe_scores(metrics)
     return {
         "linear probe": "—" if linear is None else f"{linear:.3f}",
         "kNN probe": "—" if knn is None else f"{knn:.3f}",

@@ -4,7 +4,7 @@
 and held-out metrics); ``fit_directions`` returns several ranked ones (pca, sefa).
 """
 
-from latentops.directions._probe import NONLINEAR_FLAG, probe_flags
+from latentops.directions._probe import NONLINEAR_FLAG, probe_flags, probe_scores
 from latentops.directions.conditional import cosine_matrix, entanglement, orthogonalize
 from latentops.directions.direction import Direction
 from latentops.directions.fit import fit_direction, fit_directions
@@ -27,5 +27,6 @@ __all__ = [
     "orthogonalize",
     "parse_label",
     "probe_flags",
+    "probe_scores",
     "sefa_directions",
 ]

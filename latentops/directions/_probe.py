@@ -48,6 +48,15 @@ def knn_score(
     return r2_score(y[hold_rows].astype(np.float64), model.predict(zh))
 
 
+def probe_scores(metrics: dict[str, float | int]) -> tuple[float | None, float | None]:
+    """(linear, k-NN) held-out probe scores of a direction's metrics: R² or accuracy."""
+    pick = [
+        next((float(metrics[k]) for k in (f"{kind}_r2", f"{kind}_accuracy") if k in metrics), None)
+        for kind in ("linear", "knn")
+    ]
+    return pick[0], pick[1]
+
+
 def probe_flags(metrics: dict[str, float | int]) -> list[str]:
     """Warnings a direction's metrics call for: a nonlinear code, weight on inactive dims."""
     if _at_chance(metrics):
