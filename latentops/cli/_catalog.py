@@ -131,6 +131,18 @@ def held_out_score(metrics: dict[str, float]) -> str:
     return "—"
 
 
+def probe_columns(metrics: dict[str, float]) -> dict[str, str]:
+    """The linear and k-NN probe scores side by side, and any warning they call for."""
+    from latentops.directions import probe_flags, probe_scores
+
+    linear, knn = probe_scores(metrics)
+    return {
+        "linear probe": "—" if linear is None else f"{linear:.3f}",
+        "kNN probe": "—" if knn is None else f"{knn:.3f}",
+        "note": "; ".join(probe_flags(metrics)) or "—",
+    }
+
+
 _HEADLINE = (
     ("auc", "AUC"),
     ("accuracy", "acc"),
@@ -155,6 +167,7 @@ def show_directions(refs: list[str], store: Path | str | None) -> None:
                 "method": d.method,
                 "label": d.label or "—",
                 "held-out": held_out_score(d.metrics),
+                **probe_columns(d.metrics),
             }
         )
     title = (
@@ -200,6 +213,7 @@ def directions_list(store: str | None = StoreOpt) -> None:
                 "method": row["method"],
                 "label": row["label"],
                 "held-out": held_out_score(json.loads(row["metrics_json"])),
+                **probe_columns(json.loads(row["metrics_json"])),
                 "table": f"{row['latent_table']}@{row['latent_table_version']}",
                 "created": row["created_at"],
             }

@@ -22,6 +22,7 @@ from latentops.evaluation.edit_metrics import (
     off_target_matrix,
     path_length,
     prior_plausibility,
+    weak_semantics,
 )
 from latentops.evaluation.edit_scorecard import (
     Judged,
@@ -33,16 +34,19 @@ from latentops.evaluation.edit_scorecard import (
     resolve_target,
 )
 from latentops.evaluation.predictors import (
+    UNLEARNABLE,
     AttributePredictor,
     JudgeTraining,
     PredictorConfig,
     evaluate_predictor,
     fit_judge,
+    judge_factors,
     train_predictor,
 )
 
 __all__ = [
     "METRICS",
+    "UNLEARNABLE",
     "AttributePredictor",
     "JudgeTraining",
     "Judged",
@@ -57,6 +61,7 @@ __all__ = [
     "disentanglement",
     "dose_response",
     "evaluate_predictor",
+    "judge_factors",
     "factor_vae_score",
     "finish_scorecard",
     "fit_judge",
@@ -73,4 +78,5 @@ __all__ = [
     "sap",
     "split_scores",
     "train_predictor",
+    "weak_semantics",
 ]

@@ -10,6 +10,7 @@ No IO here: the integrator saves ``state_dict()`` with safetensors and the confi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
     from latentops.data import Dataset
 
 Batch = tuple[torch.Tensor, Mapping[str, torch.Tensor]]
+# factors a judge should not be trained to classify by index, and why
+UNLEARNABLE = {
+    "orientation": "dSprites' 40 angles repeat with each shape's symmetry (a square every 90°, "
+    "an ellipse every 180°), so most angle classes cannot be told apart from pixels",
+}
+ORDINAL_MIN = 6  # factors with this many classes or more are grids: also scored within 1 step
+
+
+def judge_factors(factor_sizes: Mapping[str, int]) -> dict[str, int]:
+    """The factors a judge learns: those with >= 2 classes, minus the ``UNLEARNABLE`` ones."""
+    return {k: int(v) for k, v in factor_sizes.items() if v >= 2 and k not in UNLEARNABLE}
 
 
 @dataclass(frozen=True)
@@ -37,11 +49,22 @@ class PredictorConfig:
     factor_sizes: tuple[tuple[str, int], ...] | Mapping[str, int] = ()
     width: int = 32  # channels of the first conv; doubled at each downsampling, capped at 8x
     feature_dim: int = 128  # size of features(x)
+    # per-head loss weight; empty: each head's cross-entropy over log K, its value at chance, so
+    # a 40-way head does not outweigh a 3-way one (an unweighted sum let it, by 3.4x)
+    loss_weights: tuple[tuple[str, float], ...] | Mapping[str, float] = ()
 
     def __post_init__(self) -> None:
         pairs = self.factor_sizes
         pairs = tuple(sorted((str(k), int(v)) for k, v in dict(pairs).items()))
         object.__setattr__(self, "factor_sizes", pairs)
+        weights = tuple(sorted((str(k), float(v)) for k, v in dict(self.loss_weights).items()))
+        object.__setattr__(self, "loss_weights", weights)
+        bad_w = [(k, v) for k, v in weights if k not in dict(pairs) or not 0 <= v < math.inf]
+        if bad_w:
+            raise InvalidInputError(
+                f"loss_weights entries {bad_w} need a configured factor ({[k for k, _ in pairs]}) "
+                "and a finite weight >= 0"
+            )
         if not pairs:
             raise InvalidInputError(
                 "factor_sizes is empty; pass {factor name: number of classes}, e.g. {'shape': 3}"
@@ -62,10 +85,17 @@ class PredictorConfig:
         """The factor sizes as a dict {name: number of classes}."""
         return dict(self.factor_sizes)
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Loss weight per head: the configured ones, else 1 / log K (chance-normalised)."""
+        given = dict(self.loss_weights)
+        return {k: given.get(k, 1.0 / math.log(n)) for k, n in self.factor_sizes}
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict; ``PredictorConfig(**d)`` rebuilds an equal config."""
         out = dataclasses.asdict(self)
         out["factor_sizes"] = self.factors
+        out["loss_weights"] = dict(self.loss_weights)
         return out
 
 
@@ -160,13 +190,15 @@ def train_predictor(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> dict[str, object]:
-    """Fit ``model`` with Adam on summed cross-entropies; ``make_batches(epoch)`` yields batches."""
+    """Fit ``model`` with Adam on per-head weighted cross-entropies (``config.weights``);
+    ``make_batches(epoch)`` yields (images, labels) batches."""
     if epochs < 1 or not lr > 0:
         raise InvalidInputError(f"epochs={epochs} must be >= 1 and lr={lr} > 0")
     device = torch.device(device)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, object]] = []
+    weights = model.config.weights
     # a private RNG stream: reproducible, and the caller's global torch RNG is left untouched
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -177,7 +209,7 @@ def train_predictor(
                 x = x.to(device)
                 y = _labels_on(model, labels, x.shape[0], device)
                 logits = model(x)
-                loss = sum(F.cross_entropy(logits[n], y[n]) for n in y)
+                loss = sum(weights[n] * F.cross_entropy(logits[n], y[n]) for n in y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -203,6 +235,7 @@ def train_predictor(
         "epochs": epochs,
         "lr": lr,
         "seed": seed,
+        "loss_weights": weights,
     }
 
 
@@ -210,10 +243,13 @@ def train_predictor(
 def evaluate_predictor(
     model: AttributePredictor, batches: Iterable[Batch], *, device: str | torch.device = "cpu"
 ) -> dict[str, float]:
-    """Held-out accuracy per factor of ``model`` over (images, labels) batches."""
+    """Held-out accuracy per factor, and for grid factors (>= ``ORDINAL_MIN`` classes) the
+    share predicted within one class step, as ``"<factor>_within_1"``."""
     device = torch.device(device)
     model.to(device)
-    correct = dict.fromkeys(model.config.factors, 0)
+    sizes = model.config.factors
+    grids = [n for n, k in sizes.items() if k >= ORDINAL_MIN]
+    correct = dict.fromkeys([*sizes, *(f"{n}_within_1" for n in grids)], 0)
     n_seen = 0
     for x, labels in batches:
         x = x.to(device)
@@ -221,7 +257,10 @@ def evaluate_predictor(
         logits = model(x)
         n_seen += x.shape[0]
         for n in y:
-            correct[n] += int((logits[n].argmax(dim=1) == y[n]).sum())
+            guess = logits[n].argmax(dim=1)  # (B,)
+            correct[n] += int((guess == y[n]).sum())
+            if n in grids:
+                correct[f"{n}_within_1"] += int(((guess - y[n]).abs() <= 1).sum())
     if n_seen == 0:
         raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
     return {n: c / n_seen for n, c in correct.items()}

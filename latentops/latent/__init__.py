@@ -1,6 +1,7 @@
 """latentops.latent: pure, batched tensor maths on latents (no IO, any device and dtype).
 
 interpolate: lerp, slerp, interpolate. edit: apply_direction(s), traversals, arithmetic.
+gradient_path: edits that follow a curved code up a smooth attribute model's gradient.
 prior: N(0, I) log density, typical shell, projection back to the prior, edit report.
 vq: nearest-code quantization, token-map edits, codebook usage.
 edit_kinds: the edit kinds the edit task runs (direction edit, interpolation, traversal, VQ swap).
@@ -14,6 +15,7 @@ from latentops.latent.edit import (
     latent_arithmetic,
 )
 from latentops.latent.edit_kinds import DirectionEdit, Interpolation, Traversal, VqSwap
+from latentops.latent.gradient_path import gradient_path, kernel_attribute
 from latentops.latent.interpolate import interpolate, lerp, slerp
 from latentops.latent.prior import (
     PriorShift,
@@ -44,7 +46,9 @@ __all__ = [
     "codes_to_latents",
     "coordinate_traversal",
     "direction_traversal",
+    "gradient_path",
     "interpolate",
+    "kernel_attribute",
     "latent_arithmetic",
     "lerp",
     "log_prior",

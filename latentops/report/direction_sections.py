@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from latentops.directions import probe_flags, probe_scores
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import headline, short, tiles
@@ -20,10 +21,12 @@ OFF = "off_target."
 
 
 def catalog_table(data: ReportData) -> Table:
-    """One row per direction: method, label, held-out score, what it was fitted on."""
+    """One row per direction: method, label, held-out score, linear and k-NN probes beside each
+    other (a curved code shows as a gap), any warning, and what it was fitted on."""
     rows = []
     for d in data.directions:
         label, value = headline(d["metrics"])
+        linear, knn = probe_scores(d["metrics"])
         rows.append(
             (
                 d["ref"],
@@ -31,11 +34,24 @@ def catalog_table(data: ReportData) -> Table:
                 d["label"] or "—",
                 label,
                 value,
+                "—" if linear is None else fmt(linear),
+                "—" if knn is None else fmt(knn),
+                "; ".join(probe_flags(d["metrics"])) or "—",
                 f"{d['latent_table']}@{d['latent_table_version']}",
             )
         )
     return Table(
-        ("direction", "method", "label", "held-out metric", "value", "fitted on"),
+        (
+            "direction",
+            "method",
+            "label",
+            "held-out metric",
+            "value",
+            "linear probe",
+            "kNN probe",
+            "note",
+            "fitted on",
+        ),
         tuple(rows),
         caption="direction catalog (latest version per name)",
         key="directions",

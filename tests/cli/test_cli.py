@@ -92,3 +92,25 @@ def test_evaluate_and_serve_take_runner_and_judge_options(capsys, tmp_path):
         *("-t", "t", "-d", "v", "-j", "j", "--runner", "spark", "--store", str(tmp_path / "s")),
     )
     assert code == 1 and "spark" in err and "thread, dask" in err
+
+
+def test_directions_list_shows_the_knn_probe_beside_the_linear_one(capsys, tmp_path, monkeypatch):
+    import numpy as np
+
+    from latentops.cli._common import console
+    from latentops.directions import fit_direction
+    from latentops.storage import Store
+    from latentops.storage.catalog import DirectionLineage
+
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0, 1.9 * np.pi, 2000)  # a label laid on an arc: curved, not linear
+    z = np.c_[np.cos(theta), np.sin(theta), 0.3 * rng.standard_normal((2000, 2))]
+    arc = fit_direction(z.astype(np.float32), theta, "ridge", label="angle")
+    store = Store.open(tmp_path / "s")
+    store.directions.register("angle", arc, DirectionLineage())
+    monkeypatch.setattr(console, "width", 240)  # a wide terminal: one line per direction
+    code, out, _ = _run(capsys, "directions", "list", "--store", str(store.root))
+    assert code == 0
+    row = next(line for line in out.splitlines() if "angle@1" in line)
+    assert f"{arc.metrics['linear_r2']:.3f}" in row and f"{arc.metrics['knn_r2']:.3f}" in row
+    assert "encoded, but not linearly" in row
