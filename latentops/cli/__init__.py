@@ -40,6 +40,8 @@ app.add_typer(_catalog.directions_app, name="directions")
 app.add_typer(_catalog.models_app, name="models")
 
 _DEBUG = "--debug"
+# Click's exceptions, from wherever this Typer takes Click (recent Typers vendor it).
+_click = sys.modules[typer.BadParameter.__module__]
 
 
 def _print_version(value: bool) -> None:
@@ -68,21 +70,41 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: map LatentOpsError to a one-line red message and exit 1.
+    """Console entry point: every error is one line on stderr; exit 1 (LatentOpsError) or 2 (usage).
 
-    Typer (standalone mode) already turns usage errors into exit 2 and --help into exit 0.
+    Usage mistakes (a bad option value, a missing option, a file that does not exist) name
+    the command's --help instead of drawing Typer's multi-line panel; --debug keeps the trace.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args, prog_name="latentops")
+        code = app(args, prog_name="latentops", standalone_mode=False)
+    except _click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: Typer printed its help
+            raise SystemExit(exc.exit_code) from None
+        where = exc.ctx.command_path if exc.ctx is not None else "latentops"
+        _error(f"{exc.format_message()} (see `{where} --help`)")
+        raise SystemExit(exc.exit_code) from None
+    except _click.ClickException as exc:  # e.g. a file Click could not open
+        _error(exc.format_message())
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:  # Ctrl-C at a prompt
+        _error("aborted")
+        raise SystemExit(1) from None
     except LatentOpsError as exc:
         if _DEBUG in args:
             raise
-        # The message holds user data (names, SQL, paths): print it literally, on one line.
-        err_console.print(
-            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        _error(str(exc))
         raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    """One red ``error:`` line; the message holds user data (names, SQL, paths): literal."""
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(' '.join(message.split()))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 __all__ = ["app", "main"]

@@ -9,7 +9,14 @@ import pyarrow as pa
 import typer
 from rich.markup import escape
 
-from latentops.cli._common import StoreOpt, console, quiet_prefect, show_card, show_table
+from latentops.cli._common import (
+    StoreOpt,
+    check_exists,
+    console,
+    quiet_prefect,
+    show_card,
+    show_table,
+)
 
 models_app = typer.Typer(help="Registered autoencoders (name@version).", no_args_is_help=True)
 directions_app = typer.Typer(help="The versioned direction catalog.", no_args_is_help=True)
@@ -188,10 +195,15 @@ def directions_fit_all(
 
     Example: latentops directions fit-all --table dsprites_vae_v1 --methods logistic,ridge
     """
+    from latentops.directions.methods import method_info
+
+    chosen = [m.strip() for m in methods.split(",")] if methods else None
+    for method in chosen or ():
+        method_info(method)
+    check_exists(store, tables=[table])
     quiet_prefect()
     from latentops.flows.directions import fit_all_flow
 
-    chosen = [m.strip() for m in methods.split(",")] if methods else None
     with console.status(f"fitting directions on {table}…"):
         refs = fit_all_flow(table, store=store or None, methods=chosen)
     show_directions(refs, store)

@@ -105,6 +105,49 @@ def _drop_error_logs() -> None:
             handler.addFilter(_OneLineErrors())
 
 
+def check_runner(runner: str, dask_address: str | None) -> None:
+    """--runner / --dask-address, checked before Prefect starts (the runner is built later)."""
+    from typing import get_args
+
+    from latentops.errors import InvalidInputError
+    from latentops.flows.params import RunnerOptions  # pydantic only, no Prefect
+
+    kinds = get_args(RunnerOptions.model_fields["kind"].annotation)
+    if runner not in kinds:
+        raise InvalidInputError(f"runner {runner!r} is unknown; use one of {', '.join(kinds)}")
+    if dask_address and runner != "dask":
+        raise InvalidInputError("--dask-address needs --runner dask")
+
+
+def check_exists(
+    store: str | None,
+    *,
+    tables: Iterable[str] = (),
+    table_version: int | None = None,
+    models: Iterable[str] = (),
+    directions: Iterable[str] = (),
+    judges: Iterable[str] = (),
+) -> Any:
+    """Open an existing store and check the named artifacts are in it, before Prefect starts.
+
+    Each missing one raises the registry's own NotFoundError (it names the fix), so a
+    mistyped name answers in seconds, not after a Prefect server and a flow run start.
+    Returns the open Store.
+    """
+    from latentops.storage import Store
+
+    opened = Store.open(store, create=False)
+    for table in tables:
+        opened.latent_table(table).schema(table_version)
+    for ref in models:
+        opened.models.card(ref)
+    for ref in directions:
+        opened.directions.row(ref)
+    for ref in judges:
+        opened.judges.card(ref)
+    return opened
+
+
 def default_threads() -> int:
     """Half the cores this process may use (at least 1): torch's default of all of them spins
     OpenMP threads against other work. On a 2-core machine with two busy processes, one thread

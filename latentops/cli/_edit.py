@@ -15,6 +15,8 @@ from latentops.cli._common import (
     DeviceOpt,
     RunnerOpt,
     StoreOpt,
+    check_exists,
+    check_runner,
     console,
     quiet_prefect,
     show_table,
@@ -28,7 +30,7 @@ SeedOpt = typer.Option(
 )
 VersionOpt = typer.Option(None, "--table-version", help="Edit this table version (time travel).")
 NoImagesOpt = typer.Option(False, "--no-images", help="Store z_edit only, no PNG thumbnails.")
-BatchOpt = typer.Option(512, "--batch-size", help="Latents per decode batch.")
+BatchOpt = typer.Option(512, "--batch-size", min=1, help="Latents per decode batch.")
 # the issue's default grid, also the scorecard's
 STRENGTHS_HELP = "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7)."
 
@@ -67,6 +69,16 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
     return out
 
 
+def _ints(text: str | None, name: str) -> list[int] | None:
+    """A comma list of integers (None when not given); anything else is a usage error."""
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{name} takes a comma list of integers, got {text!r}") from None
+
+
 def _options(*, store: str | None, no_images: bool, **given: Any) -> dict[str, Any]:
     """The edit flows' shared keyword arguments from the command's options."""
     return {**given, "store": store or None, "images": not no_images, "progress": True}
@@ -92,12 +104,14 @@ def edit(
     strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
     where: str = WhereOpt,
     sample: int = typer.Option(
-        None, "--sample", "-n", help="Edit a seeded random sample of N items."
+        None, "--sample", "-n", min=1, help="Edit a seeded random sample of N items."
     ),
     seed: int = SeedOpt,
     table_version: int = VersionOpt,
     no_images: bool = NoImagesOpt,
-    chunk_size: int = typer.Option(1024, "--chunk-size", help="Items per task (one commit each)."),
+    chunk_size: int = typer.Option(
+        1024, "--chunk-size", min=1, help="Items per task (one commit each)."
+    ),
     batch_size: int = BatchOpt,
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
@@ -109,13 +123,16 @@ def edit(
       latentops edit -t dsprites_vae_v1 -d scale-ridge --strengths -2:2:9
       latentops edit -t dsprites_vqvae_v1 --swap 3:17 --sample 16
     """
-    quiet_prefect()
-    from latentops.flows.edit import edit_flow, vq_edit_flow
-
     if bool(direction) == bool(swap):  # a usage error (exit 2), before anything opens
         raise typer.BadParameter(
             "pass --direction (latent edits) or --swap (VQ code edits), not both or neither"
         )
+    grid = parse_grid(strengths, "--strengths")
+    pairs = _pairs(swap, "--swap", ":")
+    check_exists(store, tables=[table], table_version=table_version, directions=direction)
+    quiet_prefect()
+    from latentops.flows.edit import edit_flow, vq_edit_flow
+
     common = _options(
         where=where,
         sample=sample,
@@ -128,11 +145,9 @@ def edit(
         no_images=no_images,
     )
     if swap:
-        summary = vq_edit_flow(table, _pairs(swap, "--swap", ":"), **common)
+        summary = vq_edit_flow(table, pairs, **common)
     else:
-        summary = edit_flow(
-            table, direction, strengths=parse_grid(strengths, "--strengths"), **common
-        )
+        summary = edit_flow(table, direction, strengths=grid, **common)
     _done(summary)
 
 
@@ -141,8 +156,10 @@ def interpolate(
     pair: list[str] = typer.Option(
         [], "--pair", "-p", help="Item ids A,B to interpolate between, repeatable."
     ),
-    n_pairs: int = typer.Option(8, "--n-pairs", help="Without --pair: this many random pairs."),
-    steps: int = typer.Option(8, "--steps", help="Points per path, endpoints included."),
+    n_pairs: int = typer.Option(
+        8, "--n-pairs", min=1, help="Without --pair: this many random pairs."
+    ),
+    steps: int = typer.Option(8, "--steps", min=2, help="Points per path, endpoints included."),
     method: str = typer.Option("slerp", "--method", help="slerp or lerp."),
     where: str = WhereOpt,
     seed: int = SeedOpt,
@@ -158,12 +175,14 @@ def interpolate(
       latentops interpolate -t dsprites_vae_v1 --pair 10,20 --pair 30,40 --steps 10
       latentops interpolate -t dsprites_vae_v1 --n-pairs 16 --method lerp --where "scale = 5"
     """
+    pairs = _pairs(pair, "--pair", ",")
+    check_exists(store, tables=[table], table_version=table_version)
     quiet_prefect()
     from latentops.flows.edit import interpolate_flow
 
     summary = interpolate_flow(
         table,
-        pairs=_pairs(pair, "--pair", ","),
+        pairs=pairs,
         n_pairs=n_pairs,
         steps=steps,
         method=method,
@@ -187,7 +206,7 @@ def traverse(
     ),
     dims: str = typer.Option(None, "--dims", help="Comma list of latent dims (default: all)."),
     where: str = WhereOpt,
-    sample: int = typer.Option(8, "--sample", "-n", help="Items to traverse."),
+    sample: int = typer.Option(8, "--sample", "-n", min=1, help="Items to traverse."),
     seed: int = SeedOpt,
     table_version: int = VersionOpt,
     no_images: bool = NoImagesOpt,
@@ -199,13 +218,15 @@ def traverse(
 
     Example: latentops traverse -t dsprites_vae_v1 --sample 4 --values -2:2:7
     """
+    dim_list = _ints(dims, "--dims")
+    grid = parse_grid(values, "--values")
+    check_exists(store, tables=[table], table_version=table_version)
     quiet_prefect()
     from latentops.flows.edit import traverse_flow
 
-    dim_list = [int(j) for j in dims.split(",")] if dims else None
     summary = traverse_flow(
         table,
-        values=parse_grid(values, "--values"),
+        values=grid,
         dims=dim_list,
         **_options(
             where=where,
@@ -310,6 +331,9 @@ def evaluate(
             raise typer.BadParameter(
                 "pass --table, --direction and --judge (or --run RUN_ID to show one)"
             )
+        grid = parse_grid(strengths, "--strengths")
+        check_runner(runner, dask_address)
+        check_exists(store, tables=[table], directions=direction, judges=[judge])
         quiet_prefect()  # showing a stored run (--run) needs no Prefect
         from latentops.flows.evaluate import evaluate_flow
         from latentops.flows.runners import make_task_runner
@@ -322,7 +346,7 @@ def evaluate(
             table,
             direction,
             judge,
-            strengths=parse_grid(strengths, "--strengths"),
+            strengths=grid,
             where=where,
             sample=sample,
             seed=seed,
@@ -369,6 +393,7 @@ def metrics(
 
     Example: latentops metrics -t dsprites_vae_v1 -m mig -m dci --full
     """
+    check_exists(store, tables=[table], table_version=table_version)
     quiet_prefect()
     from latentops.flows.evaluate import metrics_flow
 

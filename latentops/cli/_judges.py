@@ -34,14 +34,18 @@ def judges_train(
     Match the resolution of the models it will judge (--image-size / --upsample).
     Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 4
     """
-    quiet_prefect()
     from latentops.cli._pipeline import dataset_options
+    from latentops.refs import check_name
+    from latentops.storage import Store
+
+    user_opts = dataset_options(dataset, image_size, n_items, upsample)  # checked here, first
+    if name is not None:
+        check_name(name, "judge name")
+    Store.open(store)
+    quiet_prefect()
     from latentops.flows.evaluate import JUDGE_DATA, train_judge_flow
 
-    opts = {
-        **JUDGE_DATA.get(dataset, {}),
-        **dataset_options(dataset, image_size, n_items, upsample),
-    }
+    opts = {**JUDGE_DATA.get(dataset, {}), **user_opts}
     with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
         ref = train_judge_flow(
             dataset,

@@ -14,6 +14,8 @@ from latentops.cli._common import (
     DeviceOpt,
     RunnerOpt,
     StoreOpt,
+    check_exists,
+    check_runner,
     console,
     quiet_prefect,
     show_card,
@@ -166,22 +168,27 @@ def encode(
       latentops encode --model vae@1 --n-items 50000
       latentops encode --model vae@1 --runner dask --dask-workers 2
     """
+    from latentops.refs import check_name
+    from latentops.storage.models import trained_on
+
+    # Everything checkable before Prefect starts: the model, the dataset and its options.
+    check_runner(runner, dask_address)
+    card = check_exists(store, models=[model]).models.card(model)
+    trained_dataset, trained = trained_on(card)
+    dataset = dataset or trained_dataset
+    opts = trained if dataset == trained_dataset else {}
+    opts.update(dataset_options(dataset, image_size, n_items, upsample))
+    if table is not None:
+        check_name(table, "table name")
     quiet_prefect()
     from latentops.flows.encode import encode_flow
     from latentops.flows.runners import make_task_runner
-    from latentops.storage import Store
-    from latentops.storage.models import trained_on
 
     flow = encode_flow
     if runner != "thread" or dask_address:
         task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)
         flow = encode_flow.with_options(task_runner=task_runner)
 
-    card = Store.open(store).models.card(model)
-    trained_dataset, trained = trained_on(card)
-    dataset = dataset or trained_dataset
-    opts = trained if dataset == trained_dataset else {}
-    opts.update(dataset_options(dataset, image_size, n_items, upsample))
     summary = flow(
         dataset=dataset,
         model=card["ref"],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 from rich.markup import escape
 
-from latentops.cli._common import DeviceOpt, StoreOpt, console
+from latentops.cli._common import DeviceOpt, StoreOpt, check_exists, console, quiet_prefect
 from latentops.cli._pipeline import ImageSizeOpt, NItemsOpt, UpsampleOpt
 from latentops.errors import InvalidInputError
 
@@ -81,20 +79,20 @@ def serve(
     """Serve deployments: incremental encode, refit when a table gains a version, re-evaluate.
 
     Re-evaluate (with --judge) scores every new direction version the judge has not scored.
-    Needs a Prefect server (PREFECT_API_URL); runs until interrupted.
+    Runs until interrupted, against the Prefect server at PREFECT_API_URL, or else the
+    machine's local one that latentops starts (its UI shows the deployments and runs).
 
     Examples:
-      prefect server start &   export PREFECT_API_URL=http://127.0.0.1:4200/api
       latentops serve --model vae --encode-interval 3600
+      PREFECT_API_URL=http://127.0.0.1:4200/api latentops serve --model vae --judge dsprites-judge
       latentops serve --model vae --judge dsprites-judge --eval-strengths -3:3:7 --eval-sample 1024
       latentops serve --model vae@1 --dataset dsprites --n-items 50000 --encode-cron "0 * * * *"
       latentops serve --model emb --dataset file --path items.parquet --vector-column emb --id-column id
       latentops serve --model vae --runner dask --dask-address tcp://scheduler:8786
     """
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+    check_exists(store, models=[model], judges=[judge] if judge else [])
+    quiet_prefect()  # PREFECT_API_URL, else the machine's shared local server
     from prefect import serve as prefect_serve
-    from prefect.settings import PREFECT_API_URL
     from pydantic import ValidationError
 
     from latentops.cli._edit import parse_grid
@@ -102,11 +100,6 @@ def serve(
     from latentops.flows.params import DatasetOptions, EncodeSpec, RunnerOptions
     from latentops.flows.reevaluate import ReevaluateSpec
 
-    if not PREFECT_API_URL.value():
-        raise InvalidInputError(
-            "latentops serve needs a Prefect server for its schedules: run `prefect server start` "
-            "and export PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
     if encode_interval is None and encode_cron is None:
         encode_interval = 3600.0
     try:

@@ -380,17 +380,18 @@ def test_dataset_for_defaults_to_the_training_data_and_its_options():
     assert dataset_for(identity, None, {}) == ("file", {"path": "e.npy"})
 
 
-def test_serve_without_a_server_exits_1_with_the_fix(tmp_path, capsys):
+def test_serve_against_an_unreachable_server_exits_1_with_the_fix(tmp_path, capsys):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from latentops.cli import main
 
     _store_with_model(tmp_path / "store")
-    with temporary_settings(restore_defaults={PREFECT_API_URL}), pytest.raises(SystemExit) as exc:
+    dead = f"http://127.0.0.1:{_free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: dead}), pytest.raises(SystemExit) as exc:
         main(["serve", "--model", "vae", "--store", str(tmp_path / "store")])
     err = " ".join(capsys.readouterr().err.split())
     assert exc.value.code == 1
-    assert "prefect server start" in err and "PREFECT_API_URL" in err and "Traceback" not in err
+    assert dead in err and "PREFECT_API_URL" in err and "Traceback" not in err
 
 
 def test_compose_stack_matches_prefect_yaml_and_keeps_secrets_out():
