@@ -20,6 +20,19 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def generated_name(*parts: str) -> str:
+    """A name latentops makes up, as a plain SQL identifier: ``[a-z0-9_]``, a letter first.
+
+    Parts are joined with ``_``, lowercased, and every other character becomes ``_``, so
+    ``generated_name("dsprites", "demo-vae", "v1")`` is ``dsprites_demo_vae_v1``, which a
+    user can type unquoted in ``latentops sql``.
+    """
+    name = re.sub(r"[^a-z0-9_]", "_", "_".join(parts).lower())
+    if not name[:1].isalpha():
+        name = f"t_{name}"
+    return name[:64]
+
+
 @dataclass(frozen=True)
 class Ref:
     """A reference to a versioned artifact; ``version=None`` means the latest."""

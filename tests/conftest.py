@@ -37,6 +37,24 @@ def read_artifacts(prefect_harness):
 
 
 @pytest.fixture
+def table_versions():
+    """``table_versions(root)``: every Delta table under a local store (models included) ->
+    its version, to show a refused command changed nothing."""
+    from pathlib import Path
+
+    from deltalake import DeltaTable
+
+    def versions(root) -> dict[str, int]:
+        root = Path(root)
+        return {
+            str(log.parent.relative_to(root)): DeltaTable(str(log.parent)).version()
+            for log in sorted(root.rglob("_delta_log"))
+        }
+
+    return versions
+
+
+@pytest.fixture
 def store(tmp_path):
     """An empty store in a temporary directory."""
     from latentops.storage import Store

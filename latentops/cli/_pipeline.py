@@ -19,11 +19,21 @@ from latentops.cli._common import (
 )
 from latentops.errors import InvalidInputError
 
+# Built-in datasets a command line can name; user files come in with `latentops import`.
+CLI_DATASETS = ("dsprites", "digits")
+
 
 def dataset_options(
     dataset: str, image_size: int | None, n_items: int | None, upsample: int | None
 ) -> dict[str, Any]:
-    """Collect the dataset options a user set on the command line."""
+    """Collect the dataset options a user set on the command line, and check them."""
+    from latentops.data import get_dataset
+
+    if dataset not in CLI_DATASETS:
+        raise InvalidInputError(
+            f"unknown dataset {dataset!r}; use one of {', '.join(CLI_DATASETS)} "
+            "(bring your own vectors with latentops import --parquet FILE)"
+        )
     opts: dict[str, Any] = {}
     if dataset == "dsprites":
         if image_size is not None:
@@ -36,6 +46,7 @@ def dataset_options(
         raise InvalidInputError(
             "--image-size/--n-items apply to dsprites only; digits takes --upsample"
         )
+    get_dataset(dataset, **opts)  # sizes out of range answer now, before any flow starts
     return opts
 
 
@@ -43,10 +54,13 @@ ImageSizeOpt = typer.Option(
     None, "--image-size", help="dSprites resolution: 64 or 32 (fast CPU runs)."
 )
 NItemsOpt = typer.Option(
-    None, "--n-items", help="dSprites: a deterministic random subset of this size."
+    None,
+    "--n-items",
+    min=1,
+    help="dSprites: the first N items of one seeded order of the grid (a larger N extends).",
 )
 UpsampleOpt = typer.Option(
-    None, "--upsample", help="digits: integer upsampling factor of the 8x8 images."
+    None, "--upsample", min=1, help="digits: integer upsampling factor of the 8x8 images."
 )
 
 
@@ -120,7 +134,7 @@ def encode(
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
-    chunk_size: int = typer.Option(8192, "--chunk-size", help="Items per committed chunk."),
+    chunk_size: int = typer.Option(8192, "--chunk-size", min=1, help="Items per committed chunk."),
     batch_size: str = typer.Option(
         "512",
         "--batch-size",
@@ -184,27 +198,47 @@ def import_embeddings(
     table: str = typer.Option(..., "--table", "-t", help="Latent table to create or extend."),
     vector_column: str = typer.Option(None, "--vector-column", help="Parquet list<float> column."),
     label_columns: str = typer.Option(
-        None, "--label-columns", help="Comma-separated label columns."
+        None, "--label-columns", help="Comma-separated label columns (default: all scalar ones)."
+    ),
+    id_column: str = typer.Option(
+        None,
+        "--id-column",
+        help="Column of unique integer item ids (default: item_id when the file has it). "
+        "Without ids rows are keyed by position, and only the same file may extend a table.",
     ),
     store: str | None = StoreOpt,
 ) -> None:
     """Import precomputed embeddings as a latent table (identity model, no decoder).
 
-    Example: latentops import --parquet emb.parquet --vector-column emb --label-columns topic --table docs
+    Rows are keyed by their ids: importing another file with new ids extends the table, ids
+    already in it are kept as they are, and re-importing a file adds nothing.
+
+    Examples:
+      latentops import --parquet emb.parquet --vector-column emb --label-columns topic --table docs
+      latentops import --parquet more.parquet --id-column doc_id --table docs
     """
+    from latentops.storage import Store
+    from latentops.tasks._import_plan import plan_import
+
+    labels = [c.strip() for c in label_columns.split(",")] if label_columns else None
+    options = {
+        "path": str(path),
+        "vector_column": vector_column,
+        "label_columns": labels,
+        "id_column": id_column,
+    }
+    # The whole file is checked here, before any flow or Prefect server starts.
+    plan_import(Store.open(store), table, options)
     quiet_prefect()
     from latentops.flows.importing import import_flow
 
-    labels = [c.strip() for c in label_columns.split(",")] if label_columns else None
-    summary = import_flow(
-        path=str(path),
-        table=table,
-        vector_column=vector_column,
-        label_columns=labels,
-        store=store or None,
-        progress=True,
-    )
+    summary = import_flow(**options, table=table, store=store or None, progress=True)
     show_card(summary, f"imported into {table}")
+    kept = summary["n_items"] - summary["planned"]
+    console.print(
+        f"{summary['written']} new rows"
+        + (f"; {kept} ids were already in {table} and kept as they are" if kept else "")
+    )
 
 
 def demo(

@@ -73,8 +73,31 @@ def _check_labels(
                 f"{name}: label '{key}' has shape {col.shape} but x has {n} rows; "
                 f"pass one value per row, shape ({n},)"
             )
-        out[key] = col
+        out[key] = _label_values(col, key, name)
     return out
+
+
+def _label_values(col: np.ndarray, key: str, name: str) -> np.ndarray:
+    """A label column as numbers, booleans or strings (what a latent table column can hold)."""
+    fix = (
+        "labels must be numbers, booleans or strings: cast the column (e.g. to int64 or string) "
+        "or leave it out of the label columns"
+    )
+    if col.dtype.kind in "bifU":
+        return col
+    if col.dtype.kind == "u":
+        if col.size and col.max() > np.iinfo(np.int64).max:
+            raise InvalidInputError(
+                f"{name}: label {key!r} has values above {np.iinfo(np.int64).max}; {fix}"
+            )
+        return col.astype(np.int64)
+    if col.dtype.kind == "O":
+        bad = next((v for v in col if v is not None and not isinstance(v, str)), None)
+        if bad is None:
+            return col
+        what = "booleans and nulls" if isinstance(bad, bool) else f"{type(bad).__name__} values"
+        raise InvalidInputError(f"{name}: label {key!r} holds {what}; {fix}")
+    raise InvalidInputError(f"{name}: label {key!r} has dtype {col.dtype}; {fix}")
 
 
 class ArrayDataset(Dataset):
@@ -113,7 +136,10 @@ class ArrayDataset(Dataset):
         self.factor_names = tuple(self._labels)
         # integer/bool/string labels are discrete (size = distinct values); floats are continuous
         self.factor_sizes = {
-            k: len(np.unique(v)) for k, v in self._labels.items() if v.dtype.kind in "iubUSO"
+            # set(), not np.unique: string labels read from Parquet may hold None
+            k: len(set(v.tolist()))
+            for k, v in self._labels.items()
+            if v.dtype.kind in "iubUSO"
         }
         self.fingerprint = arrays_fingerprint(
             "array",
@@ -124,6 +150,11 @@ class ArrayDataset(Dataset):
     def is_images(self) -> bool:
         """True for (C, H, W) items, False for embedding vectors."""
         return len(self.x_shape) == 3
+
+    @property
+    def positional_ids(self) -> bool:
+        """True when item ids are row positions 0..N-1 (no ``item_ids`` were given)."""
+        return self._identity_rows
 
     def item_ids(self) -> np.ndarray:
         """Sorted item ids (0..N-1 unless ``item_ids`` were given)."""

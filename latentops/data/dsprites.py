@@ -50,8 +50,17 @@ def _check_int(value: object, name: str, low: int, high: int, hint: str) -> int:
     return int(value)
 
 
+def _grid_order(seed: int) -> np.ndarray:
+    """One fixed seeded permutation of the whole grid; a subset of n items is its first n."""
+    return np.random.default_rng(seed).permutation(N_GRID)
+
+
 class DSprites(Dataset):
-    """Procedural dSprites at 64x64 (or 32/16 for fast CPU runs); optionally a random subset."""
+    """Procedural dSprites at 64x64 (or 32/16 for fast CPU runs); optionally a seeded subset.
+
+    Subsets are nested: ``n_items=n`` holds the first n items of one seeded order of the grid,
+    so a larger ``n_items`` (same seed) extends a smaller one and an encoded table grows.
+    """
 
     factor_names = FACTOR_NAMES
     shape_names = SHAPES
@@ -70,13 +79,17 @@ class DSprites(Dataset):
             n_items = _check_int(
                 n_items, "n_items", 1, N_GRID, f"pass None for the full grid of {N_GRID:,} items"
             )
-            rng = np.random.default_rng(self.seed)
-            self._ids = np.sort(rng.choice(N_GRID, size=n_items, replace=False)).astype(np.int64)
+            self._ids = np.sort(_grid_order(self.seed)[:n_items]).astype(np.int64)
         self.name = "dsprites"
         self.n_items = len(self._ids)
         self.factor_sizes = dict(FACTOR_SIZES)
         self.x_shape = (1, self.image_size, self.image_size)
-        subset = None if n_items is None else {"n_items": n_items, "seed": self.seed}
+        # "order" names how a subset is drawn: the same (n_items, seed) drew other items before.
+        subset = (
+            None
+            if n_items is None
+            else {"n_items": n_items, "seed": self.seed, "order": "permutation-prefix"}
+        )
         self.fingerprint = params_fingerprint(
             "dsprites",
             _VERSION,

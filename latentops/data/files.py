@@ -1,8 +1,10 @@
 """Load user images or embeddings ("bring your own latents") from a .npy or Parquet file.
 
 .npy holds only x and is memory-mapped. Parquet holds one list column (a vector, or a flattened
-image) plus scalar label columns and optionally an id column; it is read row group by row group
-into one preallocated array, so peak memory is the result plus one record batch.
+image) plus scalar label columns and optionally an id column (``item_id`` unless another is
+named); it is read row group by row group into one preallocated array, so peak memory is the
+result plus one record batch. Ids are unique non-null integers: string keys are not ids (keep
+them as a label column next to an integer id column).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from latentops.data.arrays import ArrayDataset
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+DEFAULT_ID_COLUMN = "item_id"  # a Parquet column of this name holds the ids unless told otherwise
 
 
 def load_array_file(
@@ -77,7 +80,8 @@ def _pick_columns(
     image_column: str | None,
     label_columns: Sequence[str] | None,
     id_column: str | None,
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str], str | None]:
+    """The data column, the label columns and the id column (``item_id`` when present)."""
     names = schema.names
     list_cols = [
         f.name
@@ -99,6 +103,8 @@ def _pick_columns(
                 "vector_column=... (embeddings) or image_column=... (flattened pixels)"
             )
         x_col = list_cols[0]
+    if id_column is None and DEFAULT_ID_COLUMN in names and DEFAULT_ID_COLUMN != x_col:
+        id_column = DEFAULT_ID_COLUMN
     labels = (
         [c for c in names if c not in list_cols and c != id_column]
         if label_columns is None
@@ -107,12 +113,35 @@ def _pick_columns(
     for col in [x_col, *labels, *([id_column] if id_column else [])]:
         if col not in names:
             raise NotFoundError(f"{path.name} has no column {col!r}; its columns are {names}")
+    if id_column is not None and id_column in labels:
+        raise InvalidInputError(
+            f"{path.name}: column {id_column!r} holds the item ids; leave it out of the label "
+            "columns"
+        )
+    if id_column is not None:
+        _check_id_type(schema.field(id_column), path)
     if x_col not in list_cols:
         raise InvalidInputError(
             f"{path.name}: column {x_col!r} has type {schema.field(x_col).type}, not a list of "
             "numbers; store each vector or flattened image as a list<float> value"
         )
-    return x_col, labels
+    return x_col, labels, id_column
+
+
+def _check_id_type(field: pa.Field, path: Path) -> None:
+    """Item ids are integers; say how to get some when the column holds anything else."""
+    if pa.types.is_integer(field.type):
+        return
+    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+        raise InvalidInputError(
+            f"{path.name}: id column {field.name!r} holds strings; item ids must be unique "
+            "integers: add an integer id column (e.g. df['item_id'] = range(len(df))) and keep "
+            "the strings as a label column, or name an integer column with --id-column"
+        )
+    raise InvalidInputError(
+        f"{path.name}: id column {field.name!r} has type {field.type}; item ids must be unique "
+        "non-null integers: cast it to int64 or name another column with --id-column"
+    )
 
 
 def _image_shape(length: int, given: tuple[int, int, int] | None, path: Path) -> tuple[int, ...]:
@@ -172,7 +201,7 @@ def _load_parquet(
         raise CorruptArtifactError(
             f"{path.name} cannot be read as Parquet ({exc}); re-export it with pyarrow or pandas"
         ) from exc
-    x_col, labels = _pick_columns(
+    x_col, labels, id_column = _pick_columns(
         schema, path, vector_column, image_column, label_columns, id_column
     )
     wanted = [x_col, *labels, *([id_column] if id_column else [])]
@@ -195,7 +224,13 @@ def _load_parquet(
             x[row : row + len(values)] = values
             row += len(values)
             for c in parts:
-                parts[c].append(batch.column(c).to_numpy(zero_copy_only=False))
+                column = batch.column(c)
+                if c == id_column and column.null_count:
+                    raise InvalidInputError(
+                        f"{path.name}: id column {c!r} has null values; every row needs a "
+                        "unique integer id: fill or drop those rows"
+                    )
+                parts[c].append(column.to_numpy(zero_copy_only=False))
     except pa.ArrowException as exc:
         raise CorruptArtifactError(f"{path.name}: Parquet data cannot be decoded ({exc})") from exc
     if x is None or n == 0:
@@ -208,9 +243,9 @@ def _load_parquet(
         raise InvalidInputError(
             f"{path.name}: image_shape applies only to images; pass image_column={x_col!r}"
         )
-    if ids is not None and ids.dtype.kind not in "iu":
+    if ids is not None and ids.dtype == np.uint64 and ids.max() > np.iinfo(np.int64).max:
         raise InvalidInputError(
-            f"{path.name}: id column {id_column!r} has dtype {ids.dtype} (nulls or non-integers); "
-            "item ids must be unique non-null integers"
+            f"{path.name}: id column {id_column!r} has ids above {np.iinfo(np.int64).max} "
+            "(item ids are int64); renumber them"
         )
     return ArrayDataset(x, cols, name, item_ids=ids)

@@ -35,4 +35,17 @@ def get_dataset(name: str, **options: Any) -> Dataset:
         raise InvalidInputError(
             f"dataset {name!r} has no option(s) {unknown}; its options are {sorted(params)}"
         )
+    missing = sorted(
+        k
+        for k, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and k not in options
+    )
+    if missing:
+        raise InvalidInputError(
+            f"dataset {name!r} needs option(s) {missing}; e.g. get_dataset({name!r}, "
+            + ", ".join(f"{k}=..." for k in missing)
+            + ")"
+        )
     return factory(**options)

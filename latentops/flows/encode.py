@@ -15,19 +15,20 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, wait
 
 from latentops._progress import progress_bar
+from latentops._validate import check_positive_ints
 from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import in_flight
 from latentops.models import parse_batch_size
-from latentops.refs import check_name, parse_ref
+from latentops.refs import check_name, generated_name, parse_ref
 from latentops.storage import Store
 from latentops.tasks._common import transient_retries
 from latentops.tasks.encode import choose_batch_size, encode_chunk, plan_encode
 
 
 def default_table_name(dataset: str, model_ref: str) -> str:
-    """``<dataset>_<model>_v<version>``: one latent table per model version by default."""
+    """``<dataset>_<model>_v<version>`` as a SQL identifier: one table per model version."""
     ref = parse_ref(model_ref, "model")
-    return f"{dataset}_{ref.name}_v{ref.version}"
+    return generated_name(dataset, ref.name, f"v{ref.version}")
 
 
 @flow(name="encode", log_prints=False)
@@ -51,6 +52,7 @@ def encode_flow(
     summary's ``batch_size`` is the size used, as fitted by the worker that ran the probe
     task under "auto" (None if there was nothing to encode).
     """
+    check_positive_ints(chunk_size=chunk_size)
     requested = parse_batch_size(batch_size)
     options = dict(dataset_options or {})
     opened = Store.open(store)

@@ -7,7 +7,6 @@ from typing import Any
 from prefect import flow
 
 from latentops.flows.encode import encode_flow
-from latentops.refs import check_name
 from latentops.storage import Store
 from latentops.tasks.importing import register_identity
 
@@ -18,15 +17,24 @@ def import_flow(
     table: str,
     vector_column: str | None = None,
     label_columns: list[str] | None = None,
+    id_column: str | None = None,
     store: str | None = None,
     chunk_size: int = 65536,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Register an identity model for the file's vectors and encode them into ``table``."""
+    """Validate the file, register its identity model, and encode its rows into ``table``.
+
+    Rows are keyed by ``id_column`` (default: an ``item_id`` column when the file has one).
+    Without ids they are keyed by position, so only the same file may extend the table.
+    """
     root = str(Store.open(store).root)
-    check_name(table, "table name")
-    options = {"path": path, "vector_column": vector_column, "label_columns": label_columns}
-    model = register_identity(root, f"identity-{table}", options)
+    options = {
+        "path": path,
+        "vector_column": vector_column,
+        "label_columns": label_columns,
+        "id_column": id_column,
+    }
+    model = register_identity(root, table, options)
     return encode_flow(
         dataset="file",
         model=model,

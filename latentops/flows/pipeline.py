@@ -29,7 +29,7 @@ def pipeline_flow(
     dataset: str = "dsprites",
     dataset_options: dict[str, Any] | None = None,
     arch: str = "vae",
-    name: str = "demo-vae",
+    name: str = "demo_vae",
     model_params: dict[str, Any] | None = None,
     epochs: int = 8,
     batch_size: int = 64,

@@ -50,7 +50,8 @@ def _factor_type(values: np.ndarray) -> pa.DataType:
 
 
 def latent_schema(factors: Mapping[str, np.ndarray], with_logvar: bool) -> pa.Schema:
-    """Schema of a latent table with the given factor/label columns."""
+    """Schema of a latent table with the given factor/label columns (names checked)."""
+    check_factor_names(list(factors))
     fields = [pa.field("item_id", pa.int64(), nullable=False), pa.field("split", pa.string())]
     fields += [pa.field(k, _factor_type(np.asarray(v))) for k, v in factors.items()]
     fields.append(pa.field("z", VECTOR))
@@ -147,6 +148,28 @@ def z_matrix(table: pa.Table, column: str = "z") -> np.ndarray:
         )
     flat = col.flatten().to_numpy(zero_copy_only=False)
     return flat.astype(np.float32, copy=False).reshape(len(col), d)
+
+
+def check_factor_names(names: list[str]) -> None:
+    """Raise unless label/factor names are free columns of a latent table, case-insensitively.
+
+    SQL (DuckDB) and Delta compare column names without case, so ``topic`` and ``Topic``
+    would be one column, and a label called ``split`` or ``z`` would shadow the table's own.
+    """
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = name.lower()
+        if folded in _FIXED:
+            raise InvalidInputError(
+                f"label column {name!r} clashes with the latent table's own column {folded!r}; "
+                "rename it or leave it out of the label columns"
+            )
+        if folded in seen:
+            raise InvalidInputError(
+                f"label columns {seen[folded]!r} and {name!r} differ only in case, which SQL "
+                "treats as one column; rename one or leave it out of the label columns"
+            )
+        seen[folded] = name
 
 
 def factor_columns(schema: pa.Schema) -> list[str]:

@@ -206,3 +206,12 @@ def test_bad_ids_and_batch_size_raise():
         ds.factors(np.array([0.5]))
     with pytest.raises(InvalidInputError, match="batch_size=0 must be a positive integer"):
         next(ds.batches(0))
+
+
+def test_subsets_are_nested_prefixes_of_one_seeded_order():
+    small, large = DSprites(32, n_items=800, seed=4), DSprites(32, n_items=1200, seed=4)
+    assert np.isin(small.item_ids(), large.item_ids()).all()
+    assert len(np.setdiff1d(large.item_ids(), small.item_ids())) == 400
+    other_seed = DSprites(32, n_items=1200, seed=5)
+    assert not np.isin(small.item_ids(), other_seed.item_ids()).all()
+    assert small.fingerprint != large.fingerprint

@@ -189,3 +189,51 @@ def test_unknown_dataset_and_option_raise():
         get_dataset("mnist")
     with pytest.raises(InvalidInputError, match=r"dataset 'digits' has no option\(s\) \['size'\]"):
         get_dataset("digits", size=3)
+
+
+def test_item_id_column_is_the_default_id_column(tmp_path):
+    z = RNG.normal(size=(4, 3)).astype(np.float32)
+    vectors = pa.array(list(z), type=pa.list_(pa.float32()))
+    pq.write_table(pa.table({"item_id": [7, 3, 9, 1], "emb": vectors}), tmp_path / "t.parquet")
+    ds = load_array_file(tmp_path / "t.parquet")
+    assert ds.factor_names == () and not ds.positional_ids
+    assert ds.item_ids().tolist() == [1, 3, 7, 9]
+    ids, x, _ = _collect(ds)
+    assert torch.equal(x[ids.tolist().index(7)], torch.from_numpy(z[0]))
+    with pytest.raises(InvalidInputError, match="holds the item ids; leave it out"):
+        load_array_file(tmp_path / "t.parquet", label_columns=["item_id"])
+    pq.write_table(pa.table({"key": ["a", "b"], "emb": vectors[:2]}), tmp_path / "s.parquet")
+    with pytest.raises(InvalidInputError, match="holds strings; item ids must be unique integers"):
+        load_array_file(tmp_path / "s.parquet", id_column="key")
+    pq.write_table(pa.table({"key": [1.0, 2.0], "emb": vectors[:2]}), tmp_path / "f.parquet")
+    with pytest.raises(InvalidInputError, match="has type double; item ids must be"):
+        load_array_file(tmp_path / "f.parquet", id_column="key")
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (np.arange(3).astype("datetime64[s]"), "dtype datetime64"),
+        (np.array([b"a", b"b", b"c"], dtype=object), "holds bytes values"),
+        (np.array([{"a": 1}] * 3, dtype=object), "holds dict values"),
+        (np.array([2**63, 1, 2], dtype=np.uint64), "values above"),
+        (np.array([True, None, False], dtype=object), "holds booleans and nulls"),
+    ],
+)
+def test_labels_a_table_cannot_hold_raise(values, match):
+    with pytest.raises(InvalidInputError, match=match):
+        ArrayDataset(np.zeros((3, 2)), {"y": values})
+
+
+def test_small_uint64_and_string_labels_are_kept():
+    ds = ArrayDataset(
+        np.zeros((3, 2)),
+        {"n": np.array([1, 2, 3], np.uint64), "s": np.array(["a", None, "c"], dtype=object)},
+    )
+    f = ds.factors(np.arange(3))
+    assert f["n"].dtype == np.int64 and f["s"].tolist() == ["a", None, "c"]
+
+
+def test_file_dataset_without_a_path_says_which_option():
+    with pytest.raises(InvalidInputError, match=r"dataset 'file' needs option\(s\) \['path'\]"):
+        get_dataset("file")

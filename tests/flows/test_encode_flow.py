@@ -97,7 +97,7 @@ def test_rerun_is_incremental_and_idempotent(model_store):
         chunk_size=300,
     )
     assert again["written"] == 0 and table.version == version
-    # A bigger subset of the same grid: only the new items are encoded.
+    # A bigger subset of the same grid extends the smaller one: exactly the 200 new items.
     more = encode_flow(
         dataset="dsprites",
         model="vae@1",
@@ -107,9 +107,8 @@ def test_rerun_is_incremental_and_idempotent(model_store):
         chunk_size=300,
     )
     ids = table.item_ids()
-    assert len(ids) == len(np.unique(ids))
-    assert set(get_dataset("dsprites", **small).item_ids()) <= set(ids)
-    assert more["planned"] == len(ids) - 400
+    np.testing.assert_array_equal(ids, get_dataset("dsprites", **small).item_ids())
+    assert more["planned"] == more["written"] == 200
 
 
 def test_bad_inputs_leave_store_unchanged(model_store):
@@ -133,6 +132,16 @@ def test_bad_inputs_leave_store_unchanged(model_store):
         )
     with pytest.raises(NotFoundError, match="dataset"):
         encode_flow(dataset="cifar", model="vae@1", table="t", store=root, dataset_options={})
+    for chunk_size in (0, -5):
+        with pytest.raises(InvalidInputError, match=f"chunk_size={chunk_size} must be a positive"):
+            encode_flow(
+                dataset="dsprites",
+                model="vae@1",
+                table="t",
+                store=root,
+                dataset_options={**SMALL, "n_items": 200},
+                chunk_size=chunk_size,
+            )
     assert table.version == version
 
 
@@ -191,3 +200,26 @@ def test_kill_mid_run_then_rerun_gives_each_item_once(model_store, prefect_harne
     encode_flow(dataset="dsprites", model="vae@1", table="crash", store=root, dataset_options=opts)
     ids = table.item_ids()
     np.testing.assert_array_equal(ids, get_dataset("dsprites", **opts).item_ids())
+
+
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        (("dsprites", "demo-vae", "v1"), "dsprites_demo_vae_v1"),
+        (("identity", "My-Docs.2"), "identity_my_docs_2"),
+        (("9lives", "x"), "t_9lives_x"),
+    ],
+)
+def test_generated_names_are_sql_identifiers_a_user_can_type(parts, expected):
+    import duckdb
+
+    from latentops.flows.encode import default_table_name
+    from latentops.refs import generated_name
+
+    name = generated_name(*parts)
+    assert name == expected
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA latents")
+    con.execute(f'CREATE TABLE latents."{name}" AS SELECT 1 AS shape')
+    assert con.execute(f"SELECT shape, count(*) FROM latents.{name} GROUP BY shape").fetchall()
+    assert default_table_name("dsprites", "demo-vae@1") == "dsprites_demo_vae_v1"

@@ -32,7 +32,7 @@ def test_import_parquet_then_query_and_fit(tmp_path, prefect_harness, store):
         label_columns=["topic"],
         store=str(store.root),
     )
-    assert out["written"] == 300 and out["model"] == "identity-docs@1"
+    assert out["written"] == 300 and out["model"] == "identity_docs@1"
     snap = store.latent_table("docs").read()
     np.testing.assert_array_equal(z_matrix(snap), emb)
     np.testing.assert_array_equal(snap["topic"].to_numpy(), topic)
@@ -44,7 +44,7 @@ def test_import_parquet_then_query_and_fit(tmp_path, prefect_harness, store):
         label_columns=["topic"],
         store=str(store.root),
     )
-    assert again["written"] == 0 and again["model"] == "identity-docs@1"
+    assert again["written"] == 0 and again["model"] == "identity_docs@1"
     counts = store.sql("SELECT topic, count(*) AS n FROM latents.docs GROUP BY 1 ORDER BY 1")
     assert counts["n"].to_pylist() == np.bincount(topic).tolist()
 
@@ -59,3 +59,78 @@ def test_import_with_nan_is_refused_and_nothing_written(tmp_path, prefect_harnes
             store=str(store.root),
         )
     assert not store.latents("bad").exists()
+
+
+def _vectors(n, d=4, seed=0):
+    emb = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return pa.array(list(emb), pa.list_(pa.float32())), emb
+
+
+def test_item_id_column_keys_the_rows_and_another_file_extends(tmp_path, prefect_harness, store):
+    vectors, emb = _vectors(6)
+    pq.write_table(pa.table({"item_id": np.arange(100, 106), "emb": vectors}), tmp_path / "a.pq")
+    out = import_flow(path=str(tmp_path / "a.pq"), table="docs", store=str(store.root))
+    assert out["written"] == 6 and out["model"] == "identity_docs@1"
+    snap = store.latent_table("docs").read()
+    assert snap["item_id"].to_pylist() == list(range(100, 106))
+    np.testing.assert_array_equal(z_matrix(snap), emb)
+    # another file, ids in a column of its own name, two of them already imported
+    more, more_emb = _vectors(4, seed=1)
+    ids = np.array([104, 105, 200, 201])
+    pq.write_table(pa.table({"doc_id": ids, "emb": more}), tmp_path / "b.pq")
+    out = import_flow(
+        path=str(tmp_path / "b.pq"), table="docs", id_column="doc_id", store=str(store.root)
+    )
+    assert (out["n_items"], out["planned"], out["written"]) == (4, 2, 2)
+    snap = store.latent_table("docs").read()
+    assert snap["item_id"].to_pylist() == [*range(100, 106), 200, 201]
+    np.testing.assert_array_equal(z_matrix(snap)[-2:], more_emb[2:])
+    np.testing.assert_array_equal(z_matrix(snap)[4:6], emb[4:])  # the first file's rows stay
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, prefect_harness):
+    """A store whose table ``docs`` holds one positional 6-row file, d=4."""
+    from latentops.storage import Store
+
+    base = tmp_path_factory.mktemp("imported")
+    vectors, _ = _vectors(6)
+    pq.write_table(pa.table({"emb": vectors, "topic": np.arange(6) % 2}), base / "first.pq")
+    store = Store.open(base / "store")
+    import_flow(path=str(base / "first.pq"), table="docs", store=str(store.root))
+    return base
+
+
+def _bad_files():
+    vectors, _ = _vectors(6)
+    big = pa.array(np.arange(6, dtype=np.uint64) + np.uint64(2**63), pa.uint64())
+    when = pa.array(np.arange(6).astype("datetime64[s]"), pa.timestamp("s"))
+    return {
+        "uint64": ("fresh", {"emb": vectors, "topic": big}, "values above"),
+        "timestamp": ("fresh", {"emb": vectors, "topic": when}, "dtype datetime64"),
+        "binary": ("fresh", {"emb": vectors, "topic": pa.array([b"x"] * 6)}, "holds bytes"),
+        "struct": ("fresh", {"emb": vectors, "topic": pa.array([{"a": 1}] * 6)}, "holds dict"),
+        "case": ("fresh", {"emb": vectors, "topic": [1] * 6, "Topic": [2] * 6}, "only in case"),
+        "reserved": ("fresh", {"emb": vectors, "split": ["a"] * 6}, "table's own column"),
+        "wrong d": ("docs", {"emb": _vectors(6, d=5)[0], "topic": [0] * 6}, "d=4"),
+        "other file": ("docs", {"emb": _vectors(3, seed=2)[0], "topic": [0] * 3}, "--id-column"),
+        "string ids": ("docs", {"item_id": list("abcdef"), "emb": vectors}, "holds strings"),
+        "null ids": ("docs", {"item_id": [1, 2, None, 4, 5, 6], "emb": vectors}, "null values"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_files()))
+def test_refused_import_registers_nothing(case, imported, tmp_path, table_versions):
+    import shutil
+
+    from latentops.storage import Store
+
+    table, columns, match = _bad_files()[case]
+    store = Store.open(shutil.copytree(imported / "store", tmp_path / "store"))
+    pq.write_table(pa.table(columns), tmp_path / "bad.pq")
+    before = table_versions(store.root.path)
+    assert "models" in before and "latents/docs" in before
+    with pytest.raises(InvalidInputError, match=match):
+        import_flow(path=str(tmp_path / "bad.pq"), table=table, store=str(store.root))
+    assert table_versions(store.root.path) == before
+    assert store.models.list()["name"].to_pylist() == ["identity_docs"]
