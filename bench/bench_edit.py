@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_edit.py [--quick] [--device auto|cpu|cuda] [--items N]
 
-"ours" is the streaming scorecard the evaluate task runs (``tasks._scorecard.Scorecard``):
+"ours" is the streaming scorecard the evaluate task runs (``evaluation.edit_scorecard.Scorecard``):
 edit every item at every strength, decode in batches, run the judge once per decoded image
 (and on the real images), accumulate responses, off-target changes, Fréchet moments, pixel
 changes, locality, log p(z), path length (128 items) and the re-encode cycle (128 items),
@@ -25,6 +25,7 @@ import copy
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from latentops.data import DSprites  # noqa: E402
-from latentops.evaluation import AttributePredictor, PredictorConfig  # noqa: E402
+from latentops.evaluation import (  # noqa: E402
+    AttributePredictor,
+    Judged,
+    PredictorConfig,
+    Scorecard,
+)
 from latentops.latent import direction_traversal  # noqa: E402
-from latentops.models import build_model, pick_device  # noqa: E402
-from latentops.tasks._scorecard import Judged, Scorecard  # noqa: E402
-from latentops.tasks.edit import fast_layout  # noqa: E402
+from latentops.models import build_model, decode_all, fast_layout, pick_device  # noqa: E402
 
 GRID = np.array([-3.0, -1.5, 0.0, 1.5, 3.0])  # the default strength grid
 BATCH = 256  # items per scorecard batch (the evaluate task's default)
@@ -51,8 +55,8 @@ def _sync(device: torch.device) -> None:
 def _ours(net, judge, z, xs, v, device) -> float:
     card = Scorecard(
         Judged(judge, "pos_x", np.arange(32.0)),
-        net,
-        device,
+        partial(decode_all, net, device),
+        net.encode,
         GRID,
         v,
         ppl_items=128,

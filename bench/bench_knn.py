@@ -33,8 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from latentops.storage import Lineage, Store, ann  # noqa: E402
-from latentops.storage.knn import load_snapshot  # noqa: E402
 from latentops.storage.latents import build_rows, latent_schema  # noqa: E402
+from latentops.storage.snapshot import load_snapshot  # noqa: E402
 
 D, K = 64, 10
 

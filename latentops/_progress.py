@@ -19,10 +19,10 @@ class _Bar:
     def __init__(self, progress: Progress | None, task_id: int | None) -> None:
         self._progress, self._task = progress, task_id
 
-    def advance(self, n: int) -> None:
-        """Advance the bar by ``n`` units."""
+    def advance(self, n: int, description: str | None = None) -> None:
+        """Advance the bar by ``n`` units, optionally replacing its description."""
         if self._progress is not None:
-            self._progress.advance(self._task, n)
+            self._progress.update(self._task, advance=n, description=description)
 
 
 @contextmanager

@@ -5,6 +5,8 @@ Each check raises InvalidInputError with the offending name, shape or value and 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -81,8 +83,36 @@ def check_nonzero(v: ArrayT, name: str = "direction", *, eps: float = 1e-12) -> 
     return v
 
 
+def is_int(value: object, minimum: int | None = None, *, numpy: bool = False) -> bool:
+    """True for an int (numpy ints too when ``numpy``), never a bool, and >= ``minimum``."""
+    kinds = (int, np.integer) if numpy else int
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return False
+    return minimum is None or value >= minimum
+
+
 def check_positive_ints(**values: object) -> None:
     """Raise unless every keyword value is an int >= 1 (bools are not ints here)."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value, 1):
             raise InvalidInputError(f"{name}={value!r} must be a positive int")
+
+
+def check_grid(values: Sequence[float], name: str, *, min_size: int = 1) -> list[float]:
+    """A list of distinct finite floats with at least ``min_size`` entries, or InvalidInputError."""
+    try:
+        grid = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name}={values!r} must be a list of numbers, e.g. -3,-1.5,0,1.5,3"
+        ) from None
+    if (
+        len(grid) < min_size
+        or not all(math.isfinite(v) for v in grid)
+        or len(set(grid)) != len(grid)
+    ):
+        raise InvalidInputError(
+            f"{name}={grid!r} must hold at least {min_size} distinct finite values; pass e.g. "
+            "-3,-1.5,0,1.5,3 or a range -3:3:7 (start:stop:count)"
+        )
+    return grid

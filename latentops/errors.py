@@ -27,6 +27,10 @@ class CorruptArtifactError(LatentOpsError, ValueError):
     """A file in the store or given by the user cannot be read as what it claims to be."""
 
 
+class OrchestrationError(LatentOpsError, ConnectionError):
+    """No Prefect API could be reached or started to run a flow."""
+
+
 class UnsupportedOperationError(LatentOpsError, NotImplementedError):
     """The operation is not defined for this object (e.g. decoding with the identity model)."""
 
@@ -35,12 +39,18 @@ class NotFittedError(LatentOpsError, AttributeError):
     """A fitter's learned state was used before ``fit`` was called."""
 
 
+class CorruptTableWarning(UserWarning):
+    """A table of the store cannot be read and was left out (of SQL views, listings)."""
+
+
 __all__ = [
     "CorruptArtifactError",
+    "CorruptTableWarning",
     "InvalidInputError",
     "LatentOpsError",
     "NotFittedError",
     "NotFoundError",
+    "OrchestrationError",
     "UnsupportedOperationError",
     "VersionConflictError",
 ]

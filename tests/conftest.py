@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 
 import pytest
 
@@ -10,6 +12,49 @@ import pytest
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# CLI subprocesses share latentops' local Prefect server: one of the session's own, never the
+# user's (~/.latentops), stopped when the session ends (see stop_local_api).
+os.environ.setdefault("LATENTOPS_STATE_DIR", tempfile.mkdtemp(prefix="latentops-state-"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_local_api():
+    """Stop the local Prefect server CLI subprocesses started, so CI leaks no process."""
+    yield
+    from latentops.flows.local_api import stop
+
+    stop()
+
+
+@pytest.fixture(scope="session")
+def cli_env(tmp_path_factory):
+    """Environment for ``latentops`` subprocesses: no PREFECT_API_URL, so they share the
+    session's local server; single-threaded torch; this checkout on the path."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env.update(
+        PYTHONPATH=os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        PREFECT_HOME=str(tmp_path_factory.mktemp("prefect-home")),
+        OMP_NUM_THREADS="1",
+    )
+    return env
+
+
+@pytest.fixture
+def cli(cli_env):
+    """``cli(*args)``: run ``python -m latentops ARGS`` in its own process (CompletedProcess)."""
+    import subprocess
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600):
+        return subprocess.run(
+            [sys.executable, "-m", "latentops", *args],
+            env=env or cli_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """DESIGN.md's dependency direction, checked on the code's own imports.
 
-latent <- models, directions, evaluation <- tasks <- flows <- cli; storage is used by tasks,
-flows and cli only; the pure layers never import prefect, duckdb, deltalake or storage.
+latent <- models, directions, evaluation <- storage <- tasks <- flows <- cli; the pure layers
+never import prefect, duckdb, deltalake or storage; report reads the store only through
+report/queries.py and never orchestrates; a task module imports no other task module (the
+shared middle is storage and the pure layers, plus the private ``tasks._common``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ RULES = {
     "storage": ("prefect", "latentops.tasks", "latentops.flows", "latentops.cli"),
     "tasks": ("latentops.flows", "latentops.cli"),
     "flows": ("latentops.cli",),
+    "report": (
+        "prefect",
+        "duckdb",
+        "deltalake",
+        "latentops.tasks",
+        "latentops.flows",
+        "latentops.cli",
+    ),
 }
 
 
@@ -52,6 +62,24 @@ def test_layer_imports_follow_the_design(layer):
     for path in sorted((PACKAGE / layer).rglob("*.py")):
         bad = [n for n in _imports(path) if n == banned or n.startswith(banned)]
         assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {bad}"
+
+
+def test_report_reads_the_store_only_through_its_queries_module():
+    for path in sorted((PACKAGE / "report").rglob("*.py")):
+        if path.name == "queries.py":
+            continue
+        bad = [n for n in _imports(path) if n.startswith("latentops.storage")]
+        assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {bad}: go through queries"
+
+
+def test_tasks_import_no_other_task_module():
+    for path in sorted((PACKAGE / "tasks").glob("*.py")):
+        siblings = [
+            n
+            for n in _imports(path)
+            if n.startswith("latentops.tasks.") and not n.split(".")[2].startswith("_")
+        ]
+        assert not siblings, f"{path.relative_to(PACKAGE.parent)} imports task module {siblings}"
 
 
 PUBLIC = ["latent", "models", "directions", "evaluation", "data", "storage"]

@@ -8,9 +8,11 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
+from latentops import __version__
 from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve
-from latentops.cli._common import err_console
+from latentops.cli._common import err_console, set_debug, set_threads
 from latentops.errors import LatentOpsError
 
 app = typer.Typer(
@@ -40,11 +42,29 @@ app.add_typer(_catalog.models_app, name="models")
 _DEBUG = "--debug"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"latentops {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="CPU threads for torch and BLAS (default: $OMP_NUM_THREADS, else half the cores).",
+        show_default=False,
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """latentops: encode, direct, edit, evaluate and query latent spaces."""
+    set_debug(debug)
+    set_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     except LatentOpsError as exc:
         if _DEBUG in args:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        # The message holds user data (names, SQL, paths): print it literally, on one line.
+        err_console.print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise SystemExit(1) from None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import StoreOpt, console, quiet_prefect, show_card, show_table
 
@@ -22,7 +23,7 @@ def models_list(store: str | None = StoreOpt) -> None:
     """
     from latentops.storage import Store
 
-    table = Store.open(store).models.list()
+    table = Store.open(store, create=False).models.list()
     cols = ["name", "version", "arch", "latent_dim", "dataset", "n_params", "created_at"]
     show_table(table.select(cols), title="models")
 
@@ -37,7 +38,7 @@ def models_show(
     """
     from latentops.storage import Store
 
-    card = Store.open(store).models.card(ref)
+    card = Store.open(store, create=False).models.card(ref)
     card["metrics"] = {k: v for k, v in card["metrics"].items() if k != "history"}
     show_card(card, card["ref"])
 
@@ -69,9 +70,7 @@ def directions_fit(
       latentops directions fit --table dsprites_vae_v1 --label shape==2 --method logistic --name heart
       latentops directions fit --table dsprites_vae_v1 --label scale --method ridge --name scale
     """
-    quiet_prefect()
     from latentops.errors import InvalidInputError
-    from latentops.flows.directions import fit_directions_flow
 
     params = {}
     for item in param:
@@ -84,9 +83,44 @@ def directions_fit(
             params[key] = value
     if n_components is not None:
         params["n_components"] = n_components
+    _check_fit(store, table, table_version, name, method, label)
+    quiet_prefect()
+    from latentops.flows.directions import fit_directions_flow
+
     spec = {"name": name, "method": method, "label": label, "params": params}
     refs = fit_directions_flow(table, [spec], store=store or None, table_version=table_version)
     show_directions(refs, store)
+
+
+def _check_fit(
+    store: str | None,
+    table: str,
+    table_version: int | None,
+    name: str,
+    method: str,
+    label: str | None,
+) -> None:
+    """What a fit can check before Prefect starts: the table, name, method and label."""
+    from latentops.directions import parse_label
+    from latentops.directions.methods import method_info
+    from latentops.errors import InvalidInputError
+    from latentops.refs import check_name
+    from latentops.storage import Store
+    from latentops.storage.latents import factor_columns
+
+    check_name(name, "direction name")
+    latents = Store.open(store).latent_table(table)
+    info = method_info(method)
+    if label is None:
+        if info.needs_labels:
+            raise InvalidInputError(
+                f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
+            )
+        return
+    snapshot = latents.read(factor_columns(latents.schema(table_version)), version=table_version)
+    parse_label(
+        label, {c: snapshot[c].to_numpy(zero_copy_only=False) for c in snapshot.column_names}
+    )
 
 
 def held_out_score(metrics: dict[str, float]) -> str:
@@ -95,6 +129,18 @@ def held_out_score(metrics: dict[str, float]) -> str:
         if key in metrics:
             return f"{short} {metrics[key]:.3f}"
     return "—"
+
+
+def probe_columns(metrics: dict[str, float]) -> dict[str, str]:
+    """The linear and k-NN probe scores side by side, and any warning they call for."""
+    from latentops.directions import probe_flags, probe_scores
+
+    linear, knn = probe_scores(metrics)
+    return {
+        "linear probe": "—" if linear is None else f"{linear:.3f}",
+        "kNN probe": "—" if knn is None else f"{knn:.3f}",
+        "note": "; ".join(probe_flags(metrics)) or "—",
+    }
 
 
 _HEADLINE = (
@@ -121,6 +167,7 @@ def show_directions(refs: list[str], store: Path | str | None) -> None:
                 "method": d.method,
                 "label": d.label or "—",
                 "held-out": held_out_score(d.metrics),
+                **probe_columns(d.metrics),
             }
         )
     title = (
@@ -159,13 +206,14 @@ def directions_list(store: str | None = StoreOpt) -> None:
     from latentops.storage import Store
 
     rows = []
-    for row in Store.open(store).directions.list().to_pylist():
+    for row in Store.open(store, create=False).directions.list().to_pylist():
         rows.append(
             {
                 "direction": f"{row['name']}@{row['version']}",
                 "method": row["method"],
                 "label": row["label"],
                 "held-out": held_out_score(json.loads(row["metrics_json"])),
+                **probe_columns(json.loads(row["metrics_json"])),
                 "table": f"{row['latent_table']}@{row['latent_table_version']}",
                 "created": row["created_at"],
             }
@@ -186,7 +234,7 @@ def directions_show(
     """
     from latentops.storage import Store
 
-    direction, lineage, pinned = Store.open(store).directions.get(ref)
+    direction, lineage, pinned = Store.open(store, create=False).directions.get(ref)
     show_card({**direction.to_card(), "lineage": lineage.__dict__}, str(pinned))
 
 
@@ -202,9 +250,9 @@ def directions_diff(
     """
     from latentops.storage import Store
 
-    catalog = Store.open(store).directions
+    catalog = Store.open(store, create=False).directions
     (da, la, ra), (db, lb, rb) = catalog.get(a), catalog.get(b)
-    console.print(f"cosine({ra}, {rb}) = [bold]{da.cosine(db):+.4f}[/bold]")
+    console.print(f"{escape(f'cosine({ra}, {rb})')} = [bold]{da.cosine(db):+.4f}[/bold]")
     keys = sorted(set(da.metrics) | set(db.metrics))
     rows = [{"metric": k, str(ra): da.metrics.get(k), str(rb): db.metrics.get(k)} for k in keys]
     rows += [
@@ -229,8 +277,8 @@ def directions_export(
     """
     from latentops.storage import Store
 
-    path = Store.open(store).directions.export(ref, out)
-    console.print(f"wrote {path}")
+    path = Store.open(store, create=False).directions.export(ref, out)
+    console.print(f"wrote {path}", markup=False)
 
 
 @directions_app.command("import")
@@ -249,4 +297,6 @@ def directions_import(
     """
     from latentops.storage import Store
 
-    console.print(f"registered {Store.open(store).directions.import_file(path, name)}")
+    console.print(
+        f"registered {Store.open(store).directions.import_file(path, name)}", markup=False
+    )

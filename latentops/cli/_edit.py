@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import (
     DaskAddressOpt,
@@ -66,10 +67,16 @@ def _pairs(items: list[str], what: str, sep: str) -> list[tuple[int, int]]:
     return out
 
 
+def _options(*, store: str | None, no_images: bool, **given: Any) -> dict[str, Any]:
+    """The edit flows' shared keyword arguments from the command's options."""
+    return {**given, "store": store or None, "images": not no_images, "progress": True}
+
+
 def _done(summary: dict[str, Any]) -> None:
     console.print(
-        f"[green]{summary['written']}[/green] new {summary['kind']} edits of "
-        f"{summary['table']} v{summary['table_version']} (already stored edits are skipped)\n"
+        f"[green]{summary['written']}[/green] new {escape(summary['kind'])} edits of "
+        f"{escape(summary['table'])} v{summary['table_version']} (already stored edits are "
+        "skipped)\n"
         f'query them: latentops sql "SELECT kind, count(*) FROM edits GROUP BY kind"'
     )
 
@@ -105,26 +112,26 @@ def edit(
     quiet_prefect()
     from latentops.flows.edit import edit_flow, vq_edit_flow
 
-    if bool(direction) == bool(swap):
-        raise InvalidInputError(
+    if bool(direction) == bool(swap):  # a usage error (exit 2), before anything opens
+        raise typer.BadParameter(
             "pass --direction (latent edits) or --swap (VQ code edits), not both or neither"
         )
-    common = {
-        "where": where,
-        "sample": sample,
-        "seed": seed,
-        "store": store or None,
-        "table_version": table_version,
-        "chunk_size": chunk_size,
-        "batch_size": batch_size,
-        "device": device,
-        "images": not no_images,
-    }
+    common = _options(
+        where=where,
+        sample=sample,
+        seed=seed,
+        store=store,
+        table_version=table_version,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        device=device,
+        no_images=no_images,
+    )
     if swap:
         summary = vq_edit_flow(table, _pairs(swap, "--swap", ":"), **common)
     else:
         summary = edit_flow(
-            table, direction, parse_grid(strengths, "--strengths"), progress=True, **common
+            table, direction, strengths=parse_grid(strengths, "--strengths"), **common
         )
     _done(summary)
 
@@ -156,17 +163,19 @@ def interpolate(
 
     summary = interpolate_flow(
         table,
-        _pairs(pair, "--pair", ","),
-        n_pairs,
-        steps,
-        method,
-        where,
-        seed,
-        store or None,
-        table_version,
-        batch_size=batch_size,
-        device=device,
-        images=not no_images,
+        pairs=_pairs(pair, "--pair", ","),
+        n_pairs=n_pairs,
+        steps=steps,
+        method=method,
+        **_options(
+            where=where,
+            seed=seed,
+            store=store,
+            table_version=table_version,
+            batch_size=batch_size,
+            device=device,
+            no_images=no_images,
+        ),
     )
     _done(summary)
 
@@ -196,16 +205,18 @@ def traverse(
     dim_list = [int(j) for j in dims.split(",")] if dims else None
     summary = traverse_flow(
         table,
-        parse_grid(values, "--values"),
-        dim_list,
-        where,
-        sample,
-        seed,
-        store or None,
-        table_version,
-        batch_size=batch_size,
-        device=device,
-        images=not no_images,
+        values=parse_grid(values, "--values"),
+        dims=dim_list,
+        **_options(
+            where=where,
+            sample=sample,
+            seed=seed,
+            store=store,
+            table_version=table_version,
+            batch_size=batch_size,
+            device=device,
+            no_images=no_images,
+        ),
     )
     _done(summary)
 
@@ -247,7 +258,7 @@ def show_scorecard(scores: pa.Table) -> None:
         summary = ", ".join(
             f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
         )
-        console.print(f"  {summary}")
+        console.print(f"  {escape(summary)}")
 
 
 def evaluate(
@@ -292,18 +303,17 @@ def evaluate(
       latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge -j dsprites-judge -n 20000 --runner dask --dask-workers 2
       latentops evaluate --run 6f1c…   (show a stored scorecard)
     """
-    quiet_prefect()
     from latentops.storage import Store
-    from latentops.storage.scores import ScoresTable
 
     if run is None:
+        if not (table and direction and judge):  # a usage error (exit 2)
+            raise typer.BadParameter(
+                "pass --table, --direction and --judge (or --run RUN_ID to show one)"
+            )
+        quiet_prefect()  # showing a stored run (--run) needs no Prefect
         from latentops.flows.evaluate import evaluate_flow
         from latentops.flows.runners import make_task_runner
 
-        if not (table and direction and judge):
-            raise InvalidInputError(
-                "pass --table, --direction and --judge (or --run RUN_ID to show one)"
-            )
         flow = evaluate_flow
         if runner != "thread" or dask_address:
             task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)
@@ -312,29 +322,31 @@ def evaluate(
             table,
             direction,
             judge,
-            parse_grid(strengths, "--strengths"),
-            where,
-            sample,
-            seed,
-            target,
-            calibrate,
-            store or None,
-            table_version,
-            batch_size,
+            strengths=parse_grid(strengths, "--strengths"),
+            where=where,
+            sample=sample,
+            seed=seed,
+            target=target,
+            calibrate=calibrate,
+            store=store or None,
+            table_version=table_version,
+            batch_size=batch_size,
             device=device,
             chunk_size=chunk_size,
             progress=True,
         )
         run = summary["run_id"]
         for ref, notes in summary["skipped"].items():
-            console.print(f"[yellow]{ref}: left out[/yellow] " + "; ".join(notes))
-    scores = ScoresTable(Store.open(store).table_uri("scores")).read(run_id=run, kind="edit")
+            console.print(f"[yellow]{escape(ref)}: left out[/yellow] " + escape("; ".join(notes)))
+    scores = Store.open(store).scores.read(run_id=run, kind="edit")
     if scores.num_rows == 0:
         raise InvalidInputError(
             f'no edit scores for run {run!r}; list runs with: latentops sql "SELECT DISTINCT run_id FROM scores"'
         )
     show_scorecard(scores)
-    console.print(f"[dim]run {run}: SELECT * FROM scores WHERE run_id = '{run}'[/dim]")
+    console.print(
+        f"[dim]run {escape(run)}: SELECT * FROM scores WHERE run_id = '{escape(run)}'[/dim]"
+    )
 
 
 def metrics(
@@ -361,13 +373,20 @@ def metrics(
     from latentops.flows.evaluate import metrics_flow
 
     out = metrics_flow(
-        table, metric or None, factor or None, where, not full, seed, store or None, table_version
+        table,
+        metric or None,
+        factors=factor or None,
+        where=where,
+        fast=not full,
+        seed=seed,
+        store=store or None,
+        table_version=table_version,
     )
     show_table(
         pa.table({"metric": list(out["scores"]), "value": list(out["scores"].values())}),
         title=f"{table}: {out['n_items']} items, factors {', '.join(out['factors'])}",
     )
-    console.print(f"[dim]run {out['run_id']} (protocol in the scores table)[/dim]")
+    console.print(f"[dim]run {escape(out['run_id'])} (protocol in the scores table)[/dim]")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect, show_card, show_table
 
@@ -44,16 +45,16 @@ def judges_train(
     with console.status(f"training a judge on {dataset} ({epochs} epochs)…"):
         ref = train_judge_flow(
             dataset,
-            name,
-            store or None,
-            opts,
-            epochs,
+            name=name,
+            store=store or None,
+            dataset_options=opts,
+            epochs=epochs,
             lr=lr,
             width=width,
             seed=seed,
             device=device,
         )
-    console.print(f"[green]registered[/green] {ref}")
+    console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
 @judges_app.command("list")
@@ -65,9 +66,8 @@ def judges_list(store: str | None = StoreOpt) -> None:
     import json
 
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    table = JudgeRegistry(Store.open(store).root).list()
+    table = Store.open(store, create=False).judges.list()
     acc = [
         ", ".join(
             f"{k} {v:.2f}" for k, v in json.loads(m or "{}").get("held_out_accuracy", {}).items()
@@ -87,9 +87,8 @@ def judges_show(
     Example: latentops judges show dsprites-judge@1
     """
     from latentops.storage import Store
-    from latentops.storage.judges import JudgeRegistry
 
-    card = JudgeRegistry(Store.open(store).root).card(ref)
+    card = Store.open(store, create=False).judges.card(ref)
     card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
     show_card(card, card["ref"])
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import (
     DaskAddressOpt,
@@ -95,8 +96,10 @@ def train(
 
     Example: latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5 --image-size 32 --n-items 20000
     """
-    quiet_prefect()
-    from latentops.flows.train import train_flow
+    from latentops.data import get_dataset
+    from latentops.models import TrainConfig, build_model
+    from latentops.refs import check_name
+    from latentops.storage import Store
 
     opts = dataset_options(dataset, image_size, n_items, upsample)
     config: dict[str, Any] = {}
@@ -106,21 +109,30 @@ def train(
         config["beta"] = beta
     if model == "vqvae":
         config["codebook_size"] = codebook_size
-    with console.status(f"training {model} on {dataset} ({epochs} epochs)…"):
-        ref = train_flow(
-            dataset=dataset,
-            arch=model,
-            name=name,
-            store=store or None,
-            dataset_options=opts,
-            model_params=config,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-        )
-    console.print(f"[green]registered[/green] {ref}")
+    # Everything checkable before Prefect starts: bad input answers in a second, not a minute.
+    check_name(name or model, "model name")
+    get_dataset(dataset, **opts)
+    build_model(model, **config)
+    TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    Store.open(store)
+    quiet_prefect()
+    from latentops.flows.train import train_flow
+
+    ref = train_flow(
+        dataset=dataset,
+        arch=model,
+        name=name,
+        store=store or None,
+        dataset_options=opts,
+        model_params=config,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=True,
+    )
+    console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
 def encode(
@@ -158,6 +170,7 @@ def encode(
     from latentops.flows.encode import encode_flow
     from latentops.flows.runners import make_task_runner
     from latentops.storage import Store
+    from latentops.storage.models import trained_on
 
     flow = encode_flow
     if runner != "thread" or dask_address:
@@ -165,9 +178,9 @@ def encode(
         flow = encode_flow.with_options(task_runner=task_runner)
 
     card = Store.open(store).models.card(model)
-    trained = card["train"].get("dataset_options", {})
-    dataset = dataset or card["dataset"]
-    opts = dict(trained) if dataset == card["dataset"] else {}
+    trained_dataset, trained = trained_on(card)
+    dataset = dataset or trained_dataset
+    opts = trained if dataset == trained_dataset else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
     summary = flow(
         dataset=dataset,
@@ -181,7 +194,7 @@ def encode(
         progress=True,
     )
     console.print(
-        f"[green]{summary['table']}[/green]: {summary['written']} new rows "
+        f"[green]{escape(summary['table'])}[/green]: {summary['written']} new rows "
         f"({summary['n_items'] - summary['planned']} already encoded), version {summary['version']}"
     )
 
@@ -254,11 +267,14 @@ def demo(
     """
     import time
 
+    from latentops.storage import Store
+
+    started = time.perf_counter()
+    Store.open(store)  # a bad --store answers before Prefect starts
     quiet_prefect()
     from latentops.cli._catalog import show_directions
     from latentops.flows.pipeline import pipeline_flow
 
-    started = time.perf_counter()
     options = {"image_size": 64, "n_items": 60_000} if full else None
     console.rule(
         "latentops demo: β-VAE on dSprites → latents → directions → edits → scores → report"
@@ -276,14 +292,19 @@ def demo(
     elapsed = time.perf_counter() - started
     report = summary["report"]["path"] if summary["report"] else "not written"
     console.print(
-        f"\n[green]done in {elapsed:.0f} s[/green]: model {summary['model']}, latent table "
-        f"{summary['table']} ({summary['encoded']['n_items']} items), judge {summary['judge']}\n"
-        f"report: [bold]{report}[/bold]\n"
-        "next:\n"
-        f"  latentops directions list --store {summary['store']}\n"
-        f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
-        f"  latentops sql --store {summary['store']} "
-        f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
+        f"\n[green]done in {elapsed:.0f} s[/green]: "
+        + escape(
+            f"model {summary['model']}, latent table {summary['table']} "
+            f"({summary['encoded']['n_items']} items), judge {summary['judge']}\n"
+        )
+        + f"report: [bold]{escape(str(report))}[/bold]\n"
+        + escape(
+            "next:\n"
+            f"  latentops directions list --store {summary['store']}\n"
+            f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
+            f"  latentops sql --store {summary['store']} "
+            f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
+        )
     )
 
 

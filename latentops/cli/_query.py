@@ -9,8 +9,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import typer
+from rich.text import Text
 
-from latentops.cli._common import StoreOpt, console, err_console, show_card, show_table, write_table
+from latentops.cli._common import (
+    StoreOpt,
+    check_format,
+    console,
+    err_console,
+    show_card,
+    show_table,
+    warnings_as_lines,
+    write_batches,
+    write_table,
+)
 
 tables_app = typer.Typer(help="List latent tables and their versions.", invoke_without_command=True)
 index_app = typer.Typer(
@@ -22,7 +33,7 @@ FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, json or pa
 OutOpt = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")
 _PROMPT_HELP = (
     "Read-only SQL over the store. End a statement with ';'. Views: latents.<name>, models, "
-    "directions, direction_vectors, edits, scores, runs. Macros: knn(tbl, q, k, metric), "
+    "judges, directions, direction_vectors, edits, scores. Macros: knn(tbl, q, k, metric), "
     "knn_item(tbl, item_id, k), knn_batch(tbl, queries, k), knn_distance(a, b, metric), "
     "project(z, 'name@v'), edit(z, 'name@v', s), direction('name@v'), log_prior(z), "
     "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(). "
@@ -38,23 +49,29 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
     """
     if ctx.invoked_subcommand:
         return
+    from latentops.errors import LatentOpsError
     from latentops.storage import Store
 
-    s = Store.open(store)
+    s = Store.open(store, create=False)
     rows = []
     for name in s.latent_tables():
         t = s.latents(name)
-        card = t.card
-        rows.append(
-            {
-                "table": name,
-                "rows": len(t.item_ids()),
-                "d": card["d"],
-                "model": card["model"],
-                "dataset": card.get("dataset"),
-                "version": t.version,
-            }
-        )
+        try:
+            card = t.card
+            rows.append(
+                {
+                    "table": name,
+                    "rows": len(t.item_ids()),
+                    "d": card.get("d"),
+                    "model": card.get("model"),
+                    "dataset": card.get("dataset"),
+                    "version": t.version,
+                }
+            )
+        except LatentOpsError as exc:  # list the others; `tables check` says how to repair
+            err_console.print(
+                Text(f"warning: left out {name}: {exc}", style="yellow"), soft_wrap=True
+            )
     if not rows:
         console.print("no latent tables yet; run `latentops encode --model NAME`")
         return
@@ -71,7 +88,7 @@ def tables_show(
     """
     from latentops.storage import Store
 
-    table = Store.open(store).latent_table(name)
+    table = Store.open(store, create=False).latent_table(name)
     show_card(table.card, f"latents/{name}")
     show_table(pa.Table.from_pylist(table.history()), title="versions (newest first)")
 
@@ -90,7 +107,8 @@ def tables_stats(
     """
     from latentops.storage import Store, reports
 
-    s = Store.open(store)
+    check_format(fmt, out)
+    s = Store.open(store, create=False)
     s.latent_table(name)  # a clear NotFoundError before SQL
     write_table(reports.latent_stats(s, name, by), fmt, out)
 
@@ -108,12 +126,79 @@ def tables_codebook(
     """
     from latentops.storage import Store, reports
 
-    rows, summary = reports.codebook_usage(Store.open(store), name)
+    check_format(fmt, out)
+    rows, summary = reports.codebook_usage(Store.open(store, create=False), name)
     write_table(rows, fmt, out)
     err_console.print(
         f"{summary['used_codes']} of {summary['codebook_size']} codes used "
         f"({summary['dead_codes']} dead) over {summary['tokens']} tokens; "
-        f"perplexity {summary['perplexity']:.2f}"
+        f"perplexity {summary['perplexity']:.2f}",
+        highlight=False,
+    )
+
+
+@tables_app.command("check")
+def tables_check(store: str | None = StoreOpt) -> None:
+    """Verify every table: log readable, data files present, latent dimension d consistent.
+
+    Prints how to repair each damaged table; exits 1 if any is damaged.
+    Example: latentops tables check
+    """
+    from latentops.errors import CorruptArtifactError
+    from latentops.storage import Store, check
+
+    s = Store.open(store, create=False)
+    results = check.check_store(s)
+    if not results:
+        console.print("no tables yet; nothing to check")
+        return
+    rows = [
+        {
+            "table": r.table,
+            "version": r.version,
+            "files": r.files,
+            "rows": r.rows,
+            "d": r.d,
+            "status": "ok" if r.problem is None else "DAMAGED",
+        }
+        for r in results
+    ]
+    show_table(pa.Table.from_pylist(rows), title=f"tables in {s.root}")
+    bad = [r for r in results if r.problem is not None]
+    for r in bad:
+        console.print(Text(f"{r.table}: {r.problem}", style="red"), soft_wrap=True)
+        console.print(Text(f"  repair: {r.repair}"), soft_wrap=True)
+    if bad:
+        raise CorruptArtifactError(
+            f"{len(bad)} of {len(results)} tables are damaged ({', '.join(r.table for r in bad)}); "
+            "repair them as printed above"
+        )
+
+
+@tables_app.command("repair")
+def tables_repair(
+    table: str = typer.Argument(..., help="latents/NAME (or NAME), models, directions, ..."),
+    store: str | None = StoreOpt,
+) -> None:
+    """Drop the rows of data files a table's log lists but the store has lost (a new version).
+
+    The rows in those files are gone already; this makes the table readable again.
+    Example: latentops tables repair latents/dsprites_vae_v1
+    """
+    from latentops.storage import Store, check
+
+    s = Store.open(store, create=False)
+    before = check.check_table(s, table)
+    removed = check.repair(s, table)
+    if not removed:
+        console.print(Text(f"{table}: no data file is missing; nothing to repair"))
+        return
+    after = check.check_table(s, table)
+    console.print(
+        Text(
+            f"{table}: dropped {removed} missing data file(s) "
+            f"({(before.rows or 0) - (after.rows or 0)} rows), now version {after.version}"
+        )
     )
 
 
@@ -122,7 +207,7 @@ def _prompt(con: Any, fmt: str, timeout: float | None) -> None:
     from latentops.errors import LatentOpsError
     from latentops.storage import sql as store_sql
 
-    console.print(f"[dim]{_PROMPT_HELP}[/dim]", highlight=False)
+    console.print(Text(_PROMPT_HELP, style="dim"))
     lines: list[str] = []
     while True:
         try:
@@ -134,7 +219,7 @@ def _prompt(con: Any, fmt: str, timeout: float | None) -> None:
             break
         if not lines and command in (".tables", ".help"):
             if command == ".help":
-                console.print(_PROMPT_HELP, highlight=False)
+                console.print(Text(_PROMPT_HELP))
             else:
                 show_table(store_sql.run_query(con, store_sql.TABLES_QUERY), title="views")
             continue
@@ -143,9 +228,10 @@ def _prompt(con: Any, fmt: str, timeout: float | None) -> None:
         if lines and (line is None or command.endswith(";")):
             query, lines = "\n".join(lines), []
             try:
-                write_table(store_sql.run_user_query(con, query, timeout=timeout), fmt, None)
+                with store_sql.stream_user_query(con, query, timeout=timeout) as (schema, batches):
+                    write_batches(schema, batches, fmt, None)
             except LatentOpsError as exc:  # report and keep the session going
-                err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+                err_console.print(Text.assemble(("error:", "bold red"), f" {exc}"), soft_wrap=True)
         if line is None:
             break
 
@@ -155,9 +241,11 @@ def sql(
     fmt: str = FormatOpt,
     out: Path = OutOpt,
     timeout: float = typer.Option(
-        None, "--timeout", help="Interrupt a query after this many seconds."
+        None, "--timeout", help="Interrupt a query after this many seconds (finite, > 0)."
     ),
-    memory_limit: str = typer.Option(None, "--memory-limit", help="Cap DuckDB memory, e.g. 2GB."),
+    memory_limit: str = typer.Option(
+        None, "--memory-limit", help="Cap DuckDB memory (query and result), e.g. 2GB."
+    ),
     materialize: bool = typer.Option(
         False, "--materialize", help="Load latent tables into memory once (fast repeated kNN)."
     ),
@@ -174,16 +262,22 @@ def sql(
       latentops sql --materialize
     """
     from latentops.storage import Store
+    from latentops.storage import sql as store_sql
 
-    s = Store.open(store)
-    if query is not None:
-        write_table(s.sql(query, timeout=timeout, memory_limit=memory_limit), fmt, out)
-        return
-    if out is not None or fmt == "parquet":
+    if query is None and (out is not None or fmt == "parquet"):
         raise typer.BadParameter("--out and --format parquet need a QUERY; the prompt prints")
-    con = s.connect(memory_limit=memory_limit, materialize=materialize)
+    check_format(fmt, out)
+    store_sql.check_timeout(timeout)
+    s = Store.open(store, create=False)
+    with warnings_as_lines():
+        con = s.connect(memory_limit=memory_limit, materialize=materialize)
     try:
-        _prompt(con, fmt, timeout)
+        if query is None:
+            _prompt(con, fmt, timeout)
+            return
+        # streamed: the memory limit bounds the result too, whatever its size
+        with store_sql.stream_user_query(con, query, timeout=timeout) as (schema, batches):
+            write_batches(schema, batches, fmt, out)
     finally:
         con.close()
 
@@ -199,7 +293,7 @@ def _load_vector(path: Path) -> np.ndarray:
             return np.asarray(json.loads(path.read_text()), dtype=np.float32)
         text = path.read_text()
         return np.loadtxt(path, dtype=np.float32, delimiter="," if "," in text else None)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise CorruptArtifactError(
             f"--vector {path} is not a vector file ({exc}); pass .npy, .json (a list) or text "
             "with one vector per line"
@@ -234,7 +328,8 @@ def search(
 
     if bool(item) == (vector is not None):
         raise typer.BadParameter("pass exactly one of --item ID or --vector FILE")
-    s = Store.open(store)
+    check_format(fmt, out)
+    s = Store.open(store, create=False)
     query = _load_vector(vector) if vector is not None else None
     result = s.knn(
         table,
@@ -255,6 +350,7 @@ def search(
             f"approximate ({index}, search param {info.param}): recall@{info.recall_k} "
             f"{info.recall:.3f} measured at build on {info.recall_queries} items",
             highlight=False,
+            markup=False,
         )
 
 
@@ -273,18 +369,16 @@ def index_build(
     Example: latentops index build --table dsprites_vae_v1 --kind ivf --target-recall 0.95
     """
     from latentops.storage import Store, ann
-    from latentops.storage.knn import load_snapshot
 
     s = Store.open(store)
-    with console.status(f"building {kind} index over {table}"):
-        info = ann.build_index(
-            s.root, load_snapshot(s.latent_table(table)), kind, metric, target_recall=target_recall
-        )
+    with console.status(Text(f"building {kind} index over {table}")):
+        info = ann.build_index(s.root, s.snapshot(table), kind, metric, target_recall=target_recall)
     console.print(
         f"{kind} index of {table} v{info.version} ({info.n} rows, {metric}): "
         f"recall@{info.recall_k} {info.recall:.3f} at search param {info.param}, "
         f"built in {info.build_seconds:.1f} s",
         highlight=False,
+        markup=False,
     )
 
 
@@ -299,7 +393,7 @@ def index_list(
     """
     from latentops.storage import Store, ann
 
-    s = Store.open(store)
+    s = Store.open(store, create=False)
     cards = ann.list_indexes(s.root, table)
     if not cards:
         console.print("no indexes yet; build one with `latentops index build --table NAME`")

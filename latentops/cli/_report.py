@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import DeviceOpt, StoreOpt, console, quiet_prefect
 
@@ -38,6 +39,13 @@ def report(
       latentops report
       latentops report --model vae@1 --out reports/ --color-by scale
     """
+    from latentops.storage import Store
+
+    opened = Store.open(store)
+    if model is not None:
+        opened.models.card(model)  # an unknown model answers before Prefect starts
+    if table is not None:
+        opened.latent_table(table)
     quiet_prefect()
     from latentops.flows.report import report_flow
 
@@ -54,16 +62,16 @@ def report(
         )
     missing = [k for k, v in summary.items() if v is None and k not in ("table", "table_version")]
     console.print(
-        f"[green]wrote[/green] {summary['path']} ({summary['bytes'] / 1e6:.1f} MB): "
-        f"{summary['model']}, {summary['directions']} directions, {summary['rows']} rows"
+        f"[green]wrote[/green] {escape(summary['path'])} ({summary['bytes'] / 1e6:.1f} MB): "
+        f"{escape(summary['model'])}, {summary['directions']} directions, {summary['rows']} rows"
     )
     if missing:
-        console.print(f"[dim]not computed yet: {', '.join(missing)}[/dim]")
+        console.print(f"[dim]not computed yet: {escape(', '.join(missing))}[/dim]")
     path = summary["path"]
     if path.startswith("s3://"):
-        console.print(f"fetch it: aws s3 cp {path} .")
+        console.print(f"fetch it: aws s3 cp {path} .", markup=False)
     else:
-        console.print(f"open it: file://{path}")
+        console.print(f"open it: file://{path}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.markup import escape
 
 from latentops.cli._common import DeviceOpt, StoreOpt, console
 from latentops.cli._pipeline import ImageSizeOpt, NItemsOpt, UpsampleOpt
@@ -148,7 +149,9 @@ def serve(
         reevaluate=reevaluate,
     )
     for deployment in deployments:
-        console.print(f"serving [green]{deployment.flow_name}/{deployment.name}[/green]")
+        console.print(
+            f"serving [green]{escape(f'{deployment.flow_name}/{deployment.name}')}[/green]"
+        )
     prefect_serve(*deployments, limit=limit, print_starting_message=False)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from latentops.data._fingerprint import arrays_fingerprint
 from latentops.data.base import Dataset
@@ -29,6 +28,8 @@ class Digits(Dataset):
                 f"upsample={upsample!r} must be an integer in [1, {_MAX_UPSAMPLE}]; "
                 "use upsample=2 for 16x16 or 4 for 32x32 images"
             )
+        from sklearn.datasets import load_digits  # seconds to import: only digits users pay
+
         bunch = load_digits()
         # sklearn stores 4-bit intensities 0..16 as float64
         self._images = (bunch.images / 16.0).astype(np.float32)  # (N, 8, 8)

@@ -4,6 +4,7 @@
 and held-out metrics); ``fit_directions`` returns several ranked ones (pca, sefa).
 """
 
+from latentops.directions._probe import NONLINEAR_FLAG, probe_flags, probe_scores
 from latentops.directions.conditional import cosine_matrix, entanglement, orthogonalize
 from latentops.directions.direction import Direction
 from latentops.directions.fit import fit_direction, fit_directions
@@ -14,6 +15,7 @@ from latentops.directions.sefa import sefa_directions
 
 __all__ = [
     "METHODS",
+    "NONLINEAR_FLAG",
     "Direction",
     "MethodInfo",
     "applicable_methods",
@@ -24,5 +26,7 @@ __all__ = [
     "manual_direction",
     "orthogonalize",
     "parse_label",
+    "probe_flags",
+    "probe_scores",
     "sefa_directions",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 
 def best_threshold(p: np.ndarray, t: np.ndarray) -> float:
@@ -45,6 +44,8 @@ def classification_metrics(
     p_train: np.ndarray, t_train: np.ndarray, p_hold: np.ndarray, t_hold: np.ndarray
 ) -> dict[str, float | int]:
     """Held-out accuracy (cut learned on train), AUC and Cohen's d of the projection."""
+    from sklearn.metrics import roc_auc_score  # seconds to import: only fits pay for it
+
     p_train, p_hold = p_train.astype(np.float64), p_hold.astype(np.float64)
     cut = best_threshold(p_train, t_train)
     return {

@@ -14,6 +14,7 @@ from latentops.errors import CorruptArtifactError, InvalidInputError
 
 KINDS = ("classification", "regression", "unsupervised", "manual")
 OPERATIONS = ("add", "project")
+FORMS = ("filter", "pattern")
 CARD_VERSION = 1
 # Fields a card must carry; everything else has a default.
 _REQUIRED_CARD_KEYS = ("method", "kind")
@@ -79,6 +80,13 @@ class Direction:
     projections on those directions unchanged). ``sign`` is +1 when moving along ``vector``
     gives more of ``label`` and -1 when it gives less (only manual directions can be -1:
     fitted ones are oriented so that +vector means more of the label).
+
+    ``form`` says what a supervised vector is: "filter" (the fitted weights w, the best linear
+    readout, used for probing) or "pattern" (Cov(z) w, the direction the attribute varies
+    along in the data, used for editing; the unit filter is then kept in ``filter``).
+    ``std`` is the std of the data's projection on ``vector``: ``offsets`` turns strengths in
+    those units (1 = one standard deviation of the data along the direction) into latent
+    distances; None (no data seen, e.g. a manual vector) means strengths are latent distances.
     """
 
     vector: np.ndarray  # (d,) float32, unit norm, read-only
@@ -90,6 +98,9 @@ class Direction:
     operation: str = "add"
     sign: int = 1
     component: int | None = None
+    form: str | None = None
+    std: float | None = None
+    filter: np.ndarray | None = None  # (d,) unit filter a pattern was computed from
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vector", _as_vector(self.vector))
@@ -108,6 +119,25 @@ class Direction:
             not isinstance(self.component, (int, np.integer)) or self.component < 0
         ):
             raise InvalidInputError(f"component={self.component!r} must be None or an int >= 0")
+        if self.form is not None and self.form not in FORMS:
+            raise InvalidInputError(f"form={self.form!r} must be None or one of {FORMS}")
+        if self.filter is not None:
+            filt = _as_vector(self.filter)
+            if filt.shape != self.vector.shape:
+                raise InvalidInputError(
+                    f"filter has d={filt.shape[0]} but the vector has d={self.d}; "
+                    "both must live in the same latent space"
+                )
+            object.__setattr__(self, "filter", filt)
+        if self.std is not None:
+            std = self.std
+            if isinstance(std, bool) or not isinstance(std, int | float | np.floating):
+                raise InvalidInputError(f"std={std!r} must be None or a positive number")
+            if not (math.isfinite(std) and std > 0):
+                raise InvalidInputError(
+                    f"std={std!r} must be finite and > 0: the data's spread along the direction"
+                )
+            object.__setattr__(self, "std", float(std))
         if self.label is not None and not isinstance(self.label, str):
             raise InvalidInputError(f"label={self.label!r} must be a string or None")
         if not isinstance(self.params, dict):
@@ -131,6 +161,18 @@ class Direction:
         """Latent dimension of the vector."""
         return int(self.vector.shape[0])
 
+    @property
+    def strength_unit(self) -> str:
+        """What a strength of 1 means: "std" of the data along the direction, or "latent" units."""
+        return "latent" if self.std is None else "std"
+
+    def offsets(self, strengths: Any) -> np.ndarray:
+        """Latent distances along ``vector`` for ``strengths`` in ``strength_unit`` units."""
+        a = np.asarray(strengths, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise InvalidInputError(f"strengths {a.tolist()} must be finite numbers")
+        return a if self.std is None else a * self.std
+
     def cosine(self, other: Direction) -> float:
         """Cosine similarity with another direction of the same dimension."""
         if not isinstance(other, Direction):
@@ -153,6 +195,10 @@ class Direction:
             "operation": self.operation,
             "sign": self.sign,
             "component": self.component,
+            "form": self.form,
+            "std": self.std,
+            "strength_unit": self.strength_unit,
+            "filter": None if self.filter is None else [float(x) for x in self.filter],
             "d": self.d,
             "params": json.loads(json.dumps(self.params)),
             "metrics": dict(self.metrics),
@@ -177,7 +223,13 @@ class Direction:
                 f"direction card_version={version!r} is newer than this latentops "
                 f"understands ({CARD_VERSION}) or not a version; upgrade latentops"
             )
-        out = cls(
+        n = int(np.size(vector.detach().cpu() if isinstance(vector, torch.Tensor) else vector))
+        if card.get("d") is not None and card["d"] != n:
+            raise InvalidInputError(
+                f"card says d={card['d']} but the vector has d={n}; "
+                "the vector and card belong to different directions"
+            )
+        return cls(
             vector=vector,
             method=card["method"],
             params=card.get("params") or {},
@@ -187,15 +239,15 @@ class Direction:
             operation=card.get("operation", "add"),
             sign=card.get("sign", 1),
             component=card.get("component"),
+            form=card.get("form"),
+            std=card.get("std"),
+            filter=card.get("filter"),
         )
-        if card.get("d") is not None and card["d"] != out.d:
-            raise InvalidInputError(
-                f"card says d={card['d']} but the vector has d={out.d}; "
-                "the vector and card belong to different directions"
-            )
-        return out
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         comp = f", component={self.component}" if self.component is not None else ""
-        return f"Direction(method={self.method!r}, kind={self.kind!r}, d={self.d}{label}{comp})"
+        form = f", form={self.form!r}" if self.form else ""
+        return (
+            f"Direction(method={self.method!r}, kind={self.kind!r}, d={self.d}{label}{comp}{form})"
+        )

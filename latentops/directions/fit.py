@@ -12,11 +12,13 @@ model), pearson, slope; pca -> explained_variance(_ratio) on train, heldout_vari
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.directions._data import (
     as_label_array,
     as_latent_array,
@@ -29,6 +31,15 @@ from latentops.directions._metrics import (
     r2_score,
     regression_metrics,
 )
+from latentops.directions._pattern import (
+    FORMS,
+    covariance,
+    inactive_dims,
+    inactive_share,
+    pattern_of,
+    spread_along,
+)
+from latentops.directions._probe import knn_score
 from latentops.directions._split import (
     cap_rows,
     check_holdout,
@@ -52,19 +63,37 @@ _LINEAR = {"logistic": logistic_vector, "linear_svm": linear_svm_vector}
 
 
 def _check_max_train(max_train: Any) -> None:
-    if max_train is not None and (
-        isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 2
-    ):
+    if max_train is not None and (not is_int(max_train, 2)):
         raise InvalidInputError(f"max_train={max_train!r} must be None or an int >= 2")
 
 
 Metrics = dict[str, float | int]
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """A supervised fit: the edit vector, the filter it came from, metrics and the data's std."""
+
+    vector: np.ndarray  # (d,) unit: the pattern (or the filter when form="filter")
+    filter: np.ndarray  # (d,) unit: the fitted normal / coefficients, oriented like vector
+    metrics: Metrics
+    std: float  # std of the train rows' projection on vector
+
+
+def _check_form(form: Any) -> str:
+    if form not in FORMS:
+        raise InvalidInputError(
+            f"form={form!r} is not one of {FORMS}; 'pattern' (Cov(z) w, for edits) or 'filter' "
+            "(the fitted weights w, the best linear readout)"
+        )
+    return str(form)
+
+
 def _classify(
     z: np.ndarray, y: np.ndarray, method: str, opts: dict, holdout: float, seed: int
-) -> tuple[np.ndarray, Metrics, dict[str, Any]]:
-    """Fit a classification direction; returns (vector, metrics, target spec)."""
+) -> tuple[Fitted, dict[str, Any]]:
+    """Fit a classification direction; returns the fit and the target spec."""
+    form = _check_form(opts.get("form", "pattern"))
     target = binary_target(
         y,
         positive=opts["positive"],
@@ -89,34 +118,75 @@ def _classify(
             max_iter=opts["max_iter"],
         )
         n_fit = int(rows.shape[0])
-    v = raw / np.linalg.norm(raw)
-    p = project(zs, v)  # (M,)
-    if p[train & t].mean() < p[train & ~t].mean():  # orient: +v means more of the label
-        v, p = -v, -p
-    metrics = classification_metrics(p[train], t[train], p[~train], t[~train])
+    filt = _orient_binary(raw / np.linalg.norm(raw), zs, t, train)
+    linear = classification_metrics(*_split_projection(zs, filt, t, train))
+    cov = covariance(zs, train)
+    # mean_diff is already a pattern: the class-mean difference is what the data vary along
+    v = filt if method == "mean_diff" or form == "filter" else pattern_of(cov, filt)
+    v = _orient_binary(v, zs, t, train)
+    metrics = classification_metrics(*_split_projection(zs, v, t, train))
     metrics.update(
         n_pos=int(t.sum()), n_neg=int((~t).sum()), n_train=int(train.sum()), n_fit=n_fit, **extra
     )
-    return v, metrics, target.spec
+    metrics.update(
+        linear_accuracy=linear["accuracy"],
+        knn_accuracy=knn_score(zs, t, train, classify=True, seed=seed),
+        **_shares(cov, v, filt),
+    )
+    return Fitted(v, filt, metrics, spread_along(cov, v)), target.spec
 
 
-def _regress(
-    z: np.ndarray, y: np.ndarray, opts: dict, holdout: float, seed: int
-) -> tuple[np.ndarray, Metrics]:
-    """Fit a ridge direction; returns (vector, metrics)."""
+def _orient_binary(v: np.ndarray, z: np.ndarray, t: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """v or -v, whichever makes the projection larger for positives on the train rows."""
+    p = project(z, v)  # (M,)
+    return -v if p[train & t].mean() < p[train & ~t].mean() else v
+
+
+def _split_projection(
+    z: np.ndarray, v: np.ndarray, y: np.ndarray, train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(p_train, y_train, p_hold, y_hold) of the projections z·v."""
+    p = project(z, v)  # (M,)
+    return p[train], y[train], p[~train], y[~train]
+
+
+def _shares(cov: np.ndarray, v: np.ndarray, filt: np.ndarray) -> Metrics:
+    """Share of the edit vector's and the filter's weight on inactive dimensions."""
+    inactive = inactive_dims(cov)
+    return {
+        "inactive_share": inactive_share(v, inactive),
+        "filter_inactive_share": inactive_share(filt, inactive),
+        "n_inactive_dims": int(inactive.sum()),
+    }
+
+
+def _regress(z: np.ndarray, y: np.ndarray, opts: dict, holdout: float, seed: int) -> Fitted:
+    """Fit a ridge direction (its pattern unless form="filter")."""
+    form = _check_form(opts["form"])
     yv = as_numeric_target(y, "ridge")  # (N,) float64
     train = ~holdout_mask(z.shape[0], holdout, np.random.default_rng(seed))
     coef, intercept = ridge_vector(z, yv, train, alpha=opts["alpha"])
     norm = float(np.linalg.norm(coef))
-    v = coef / norm
-    p = project(z, v)  # (N,)
-    r2_full = r2_score(yv[~train], p[~train] * norm + intercept)
+    r2_full = r2_score(yv[~train], project(z[~train], coef / norm) * norm + intercept)
     # ridge predictions always correlate positively with y on its training rows; kept as a check
-    if np.cov(p[train], yv[train])[0, 1] < 0:
-        v, p = -v, -p
-    metrics = regression_metrics(p[train], yv[train], p[~train], yv[~train])
-    metrics.update(r2_ridge=r2_full, n_train=int(train.sum()))
-    return v, metrics
+    filt = _orient_numeric(coef / norm, z, yv, train)
+    cov = covariance(z, train)
+    v = filt if form == "filter" else _orient_numeric(pattern_of(cov, filt), z, yv, train)
+    metrics = regression_metrics(*_split_projection(z, v, yv, train))
+    metrics.update(
+        r2_ridge=r2_full,
+        n_train=int(train.sum()),
+        linear_r2=r2_full,
+        knn_r2=knn_score(z, yv, train, classify=False, seed=seed),
+        **_shares(cov, v, filt),
+    )
+    return Fitted(v, filt, metrics, spread_along(cov, v))
+
+
+def _orient_numeric(v: np.ndarray, z: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """v or -v, whichever projection correlates positively with y on the train rows."""
+    p = project(z, v)[train]  # (n_train,)
+    return -v if np.cov(p, y[train])[0, 1] < 0 else v
 
 
 def _measure(
@@ -177,6 +247,8 @@ def _pca(z: Any, y: Any, k: int, holdout: float, seed: int, label: str | None) -
             label=label,
             kind="unsupervised",
             component=i,
+            # strengths in std units: the spread of the train rows along the component
+            std=float(np.sqrt(variances[i])) if variances[i] > 0 else None,
         )
         for i in range(k)
     ]
@@ -242,7 +314,7 @@ def fit_direction(
     opts = info.resolve(params)
     if info.kind == "unsupervised":
         component = opts.pop("component")
-        if isinstance(component, bool) or not isinstance(component, int) or component < 0:
+        if not is_int(component, 0):
             raise InvalidInputError(f"component={component!r} must be an int >= 0")
         found = fit_directions(
             z,
@@ -261,17 +333,21 @@ def fit_direction(
     y = as_label_array(y, z.shape[0])
     holdout = check_holdout(holdout, allow_zero=False)
     if info.kind == "classification":
-        v, metrics, spec = _classify(z, y, method, opts, holdout, seed)
+        fitted, spec = _classify(z, y, method, opts, holdout, seed)
     else:
-        (v, metrics), spec = _regress(z, y, opts, holdout, seed), {"rule": "numeric"}
+        fitted, spec = _regress(z, y, opts, holdout, seed), {"rule": "numeric"}
+    form = "pattern" if method == "mean_diff" else opts["form"]
     params = {**{k: py_scalar(x) for k, x in opts.items()}, "holdout": holdout, "seed": seed}
     return Direction(
-        vector=v,
+        vector=fitted.vector,
         method=method,
         params={**params, "target": spec},
-        metrics=finite_only(metrics),
+        metrics=finite_only(fitted.metrics),
         label=label,
         kind=info.kind,
+        form=form,
+        std=fitted.std,
+        filter=fitted.filter if form == "pattern" else None,
     )
 
 

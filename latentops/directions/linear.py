@@ -9,14 +9,17 @@ which is quadratic in N. Both fit on a sample of at most ``max_train`` training 
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
 
+from latentops._validate import is_int
 from latentops.directions._data import ensure_direction
 from latentops.errors import InvalidInputError
+
+if TYPE_CHECKING:  # sklearn takes seconds to import: only fitting pays for it
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
 
 _HINT = "the classifier found no linear signal; check the labels, or weaken the penalty (larger C)"
 
@@ -28,7 +31,7 @@ def _check_common(C: float, class_weight: str | None, max_iter: int) -> None:
         raise InvalidInputError(
             f"class_weight={class_weight!r} must be None or 'balanced' (reweights rare classes)"
         )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not is_int(max_iter, 1):
         raise InvalidInputError(f"max_iter={max_iter!r} must be a positive int")
 
 
@@ -42,6 +45,8 @@ def _normal(model: LogisticRegression | LinearSVC, z_fit: np.ndarray, method: st
 def _fit(model: LogisticRegression | LinearSVC, z_fit: np.ndarray, t_fit: np.ndarray) -> int:
     """Fit and return the iteration count; non-convergence is reported in metrics, not warned."""
     with warnings.catch_warnings():
+        from sklearn.exceptions import ConvergenceWarning
+
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(z_fit, t_fit)
     return int(np.max(model.n_iter_))
@@ -52,6 +57,8 @@ def logistic_vector(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Weight vector of an L2 logistic regression on (z_fit (M, d), t_fit (M,) bool)."""
     _check_common(C, class_weight, max_iter)
+    from sklearn.linear_model import LogisticRegression
+
     model = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
     n_iter = _fit(model, z_fit, t_fit)
     return _normal(model, z_fit, "logistic"), {
@@ -65,6 +72,8 @@ def linear_svm_vector(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Normal of a linear SVM boundary (squared hinge, L2) on (z_fit (M, d), t_fit (M,) bool)."""
     _check_common(C, class_weight, max_iter)
+    from sklearn.svm import LinearSVC
+
     model = LinearSVC(C=C, class_weight=class_weight, max_iter=max_iter, dual="auto")
     n_iter = _fit(model, z_fit, t_fit)
     return _normal(model, z_fit, "linear_svm"), {

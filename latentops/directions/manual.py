@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.directions.direction import Direction
 from latentops.errors import InvalidInputError
 
@@ -22,12 +23,12 @@ def manual_direction(
         raise InvalidInputError(
             "pass exactly one of vector=... (any non-zero (d,) vector) or axis=i with d=..."
         )
-    if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1):
+    if d is not None and not is_int(d, 1, numpy=True):
         raise InvalidInputError(f"d={d!r} must be a positive int (the latent dimension)")
     if axis is not None:
         if d is None:
             raise InvalidInputError(f"axis={axis!r} needs d=... (the latent dimension) too")
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= axis < d:
+        if not is_int(axis, numpy=True) or not 0 <= axis < d:
             raise InvalidInputError(f"axis={axis!r} must be an int in [0, {d - 1}] for d={d}")
         v = np.zeros(int(d), dtype=np.float32)
         v[int(axis)] = 1.0

@@ -25,6 +25,9 @@ _LINEAR_PARAMS = {
     # the normal of a 64-d boundary is pinned down long before 250k rows; capping keeps a
     # 1M-row fit to about a second (sampled per class, so the class mix is kept)
     "max_train": 250_000,
+    # edit along the pattern Cov(z) w (where the attribute varies in the data) or along the
+    # fitted normal w itself (the filter: the best linear readout, kept in params for probing)
+    "form": "pattern",
 }
 
 
@@ -85,7 +88,7 @@ METHODS: Mapping[str, MethodInfo] = MappingProxyType(
             "regression",
             True,
             False,
-            MappingProxyType({"alpha": 1.0}),
+            MappingProxyType({"alpha": 1.0, "form": "pattern"}),
             "ridge regression coefficients for a continuous attribute",
         ),
         "pca": MethodInfo(

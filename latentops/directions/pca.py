@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latentops._validate import is_int
 from latentops.directions._stats import moments
 from latentops.errors import InvalidInputError
 
@@ -24,7 +25,7 @@ def orient_largest_positive(vectors: np.ndarray) -> np.ndarray:
 
 def check_n_components(k: int, d: int, method: str) -> int:
     """Validate a number of components: an int in [1, d]."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= d:
+    if not is_int(k, numpy=True) or not 1 <= k <= d:
         raise InvalidInputError(
             f"n_components={k!r} must be an int between 1 and d={d} for method {method!r}"
         )

@@ -12,13 +12,8 @@ from latentops.evaluation._factor_vae import factor_vae_score
 from latentops.evaluation._mig import mig
 from latentops.evaluation._protocol import split_scores
 from latentops.evaluation._sap import sap
-from latentops.evaluation.predictors import (
-    AttributePredictor,
-    PredictorConfig,
-    evaluate_predictor,
-    train_predictor,
-)
-from latentops.evaluation.scorecard import (
+from latentops.evaluation.disentanglement import METRICS, check_metrics, disentanglement
+from latentops.evaluation.edit_metrics import (
     calibrate_strength,
     dose_response,
     frechet_distance,
@@ -27,26 +22,61 @@ from latentops.evaluation.scorecard import (
     off_target_matrix,
     path_length,
     prior_plausibility,
+    weak_semantics,
+)
+from latentops.evaluation.edit_scorecard import (
+    Judged,
+    Part,
+    Scorecard,
+    check_judge,
+    finish_scorecard,
+    merge_parts,
+    resolve_target,
+)
+from latentops.evaluation.predictors import (
+    UNLEARNABLE,
+    AttributePredictor,
+    JudgeTraining,
+    PredictorConfig,
+    evaluate_predictor,
+    fit_judge,
+    judge_factors,
+    train_predictor,
 )
 
 __all__ = [
+    "METRICS",
+    "UNLEARNABLE",
     "AttributePredictor",
+    "JudgeTraining",
+    "Judged",
+    "Part",
+    "Scorecard",
     "PredictorConfig",
     "beta_vae_score",
     "calibrate_strength",
+    "check_judge",
+    "check_metrics",
     "dci",
+    "disentanglement",
     "dose_response",
     "evaluate_predictor",
+    "judge_factors",
     "factor_vae_score",
+    "finish_scorecard",
+    "fit_judge",
     "frechet_distance",
     "frechet_distance_from_stats",
     "histogram_discretize",
     "locality",
+    "merge_parts",
     "mig",
     "off_target_matrix",
     "path_length",
     "prior_plausibility",
+    "resolve_target",
     "sap",
     "split_scores",
     "train_predictor",
+    "weak_semantics",
 ]

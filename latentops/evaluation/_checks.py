@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from latentops._validate import check_finite, check_latents
+from latentops._validate import check_finite, check_latents, is_int
 from latentops.errors import InvalidInputError
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
@@ -42,14 +42,14 @@ def as_float(x: ArrayLike, name: str) -> np.ndarray:
 
 def check_int(value: int, name: str, *, minimum: int) -> int:
     """Return ``value`` as an int >= ``minimum`` or raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if not is_int(value, minimum, numpy=True):
         raise InvalidInputError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
 
 
 def check_seed(seed: int) -> int:
     """Seeds are plain ints so that they can be recorded with every score."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not is_int(seed, 0, numpy=True):
         raise InvalidInputError(
             f"seed={seed!r} must be a non-negative int (it is stored with the score, so a "
             "Generator object cannot be used); pass e.g. seed=0"

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 
 
 def histogram_discretize(z: np.ndarray, n_bins: int = 20) -> np.ndarray:
     """Bin each column of ``z`` (N, d) into ``n_bins`` equal-width bins -> int codes (N, d)."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 2:
+    if not is_int(n_bins, 2, numpy=True):
         raise InvalidInputError(
             f"n_bins={n_bins!r} must be an integer >= 2 (disentanglement_lib uses 20)"
         )

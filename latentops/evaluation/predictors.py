@@ -10,16 +10,33 @@ No IO here: the integrator saves ``state_dict()`` with safetensors and the confi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from latentops.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from latentops.data import Dataset
+
 Batch = tuple[torch.Tensor, Mapping[str, torch.Tensor]]
+# factors a judge should not be trained to classify by index, and why
+UNLEARNABLE = {
+    "orientation": "dSprites' 40 angles repeat with each shape's symmetry (a square every 90°, "
+    "an ellipse every 180°), so most angle classes cannot be told apart from pixels",
+}
+ORDINAL_MIN = 6  # factors with this many classes or more are grids: also scored within 1 step
+
+
+def judge_factors(factor_sizes: Mapping[str, int]) -> dict[str, int]:
+    """The factors a judge learns: those with >= 2 classes, minus the ``UNLEARNABLE`` ones."""
+    return {k: int(v) for k, v in factor_sizes.items() if v >= 2 and k not in UNLEARNABLE}
 
 
 @dataclass(frozen=True)
@@ -32,11 +49,22 @@ class PredictorConfig:
     factor_sizes: tuple[tuple[str, int], ...] | Mapping[str, int] = ()
     width: int = 32  # channels of the first conv; doubled at each downsampling, capped at 8x
     feature_dim: int = 128  # size of features(x)
+    # per-head loss weight; empty: each head's cross-entropy over log K, its value at chance, so
+    # a 40-way head does not outweigh a 3-way one (an unweighted sum let it, by 3.4x)
+    loss_weights: tuple[tuple[str, float], ...] | Mapping[str, float] = ()
 
     def __post_init__(self) -> None:
         pairs = self.factor_sizes
         pairs = tuple(sorted((str(k), int(v)) for k, v in dict(pairs).items()))
         object.__setattr__(self, "factor_sizes", pairs)
+        weights = tuple(sorted((str(k), float(v)) for k, v in dict(self.loss_weights).items()))
+        object.__setattr__(self, "loss_weights", weights)
+        bad_w = [(k, v) for k, v in weights if k not in dict(pairs) or not 0 <= v < math.inf]
+        if bad_w:
+            raise InvalidInputError(
+                f"loss_weights entries {bad_w} need a configured factor ({[k for k, _ in pairs]}) "
+                "and a finite weight >= 0"
+            )
         if not pairs:
             raise InvalidInputError(
                 "factor_sizes is empty; pass {factor name: number of classes}, e.g. {'shape': 3}"
@@ -57,10 +85,17 @@ class PredictorConfig:
         """The factor sizes as a dict {name: number of classes}."""
         return dict(self.factor_sizes)
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Loss weight per head: the configured ones, else 1 / log K (chance-normalised)."""
+        given = dict(self.loss_weights)
+        return {k: given.get(k, 1.0 / math.log(n)) for k, n in self.factor_sizes}
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict; ``PredictorConfig(**d)`` rebuilds an equal config."""
         out = dataclasses.asdict(self)
         out["factor_sizes"] = self.factors
+        out["loss_weights"] = dict(self.loss_weights)
         return out
 
 
@@ -155,13 +190,15 @@ def train_predictor(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> dict[str, object]:
-    """Fit ``model`` with Adam on summed cross-entropies; ``make_batches(epoch)`` yields batches."""
+    """Fit ``model`` with Adam on per-head weighted cross-entropies (``config.weights``);
+    ``make_batches(epoch)`` yields (images, labels) batches."""
     if epochs < 1 or not lr > 0:
         raise InvalidInputError(f"epochs={epochs} must be >= 1 and lr={lr} > 0")
     device = torch.device(device)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, object]] = []
+    weights = model.config.weights
     # a private RNG stream: reproducible, and the caller's global torch RNG is left untouched
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -172,7 +209,7 @@ def train_predictor(
                 x = x.to(device)
                 y = _labels_on(model, labels, x.shape[0], device)
                 logits = model(x)
-                loss = sum(F.cross_entropy(logits[n], y[n]) for n in y)
+                loss = sum(weights[n] * F.cross_entropy(logits[n], y[n]) for n in y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -198,6 +235,7 @@ def train_predictor(
         "epochs": epochs,
         "lr": lr,
         "seed": seed,
+        "loss_weights": weights,
     }
 
 
@@ -205,10 +243,13 @@ def train_predictor(
 def evaluate_predictor(
     model: AttributePredictor, batches: Iterable[Batch], *, device: str | torch.device = "cpu"
 ) -> dict[str, float]:
-    """Held-out accuracy per factor of ``model`` over (images, labels) batches."""
+    """Held-out accuracy per factor, and for grid factors (>= ``ORDINAL_MIN`` classes) the
+    share predicted within one class step, as ``"<factor>_within_1"``."""
     device = torch.device(device)
     model.to(device)
-    correct = dict.fromkeys(model.config.factors, 0)
+    sizes = model.config.factors
+    grids = [n for n, k in sizes.items() if k >= ORDINAL_MIN]
+    correct = dict.fromkeys([*sizes, *(f"{n}_within_1" for n in grids)], 0)
     n_seen = 0
     for x, labels in batches:
         x = x.to(device)
@@ -216,7 +257,77 @@ def evaluate_predictor(
         logits = model(x)
         n_seen += x.shape[0]
         for n in y:
-            correct[n] += int((logits[n].argmax(dim=1) == y[n]).sum())
+            guess = logits[n].argmax(dim=1)  # (B,)
+            correct[n] += int((guess == y[n]).sum())
+            if n in grids:
+                correct[f"{n}_within_1"] += int(((guess - y[n]).abs() <= 1).sum())
     if n_seen == 0:
         raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
     return {n: c / n_seen for n, c in correct.items()}
+
+
+_CACHE_FLOATS = 1 << 26  # render a training set once when it fits in 256 MB of float32
+
+
+def _labelled(data: Dataset, ids: np.ndarray, batch_size: int, names: list[str]) -> Iterator[Any]:
+    for b in data.batches(batch_size, ids):
+        yield b.x, {k: torch.from_numpy(b.factors[k]) for k in names}
+
+
+@dataclass(frozen=True)
+class JudgeTraining:
+    """How a judge is trained: epochs, batch size, learning rate, CNN width, feature size, seed."""
+
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 3e-3
+    width: int = 16
+    feature_dim: int = 64
+    seed: int = 0
+
+
+def fit_judge(
+    data: Dataset,
+    train_ids: np.ndarray,
+    test_ids: np.ndarray,
+    training: JudgeTraining,
+    device: str | torch.device = "cpu",
+) -> tuple[AttributePredictor, dict[str, object], dict[str, float]]:
+    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out acc)."""
+    sizes = {k: v for k, v in data.factor_sizes.items() if v >= 2}
+    if not sizes or len(data.x_shape) != 3:
+        raise InvalidInputError(
+            f"dataset {data.name!r} has no image pixels or no discrete factors with >= 2 values "
+            f"(x_shape {data.x_shape}, factors {data.factor_sizes}); judges need both"
+        )
+    names = sorted(sizes)
+    config = PredictorConfig(
+        in_channels=data.x_shape[0],
+        image_size=data.x_shape[-1],
+        factor_sizes=sizes,
+        width=training.width,
+        feature_dim=training.feature_dim,
+    )
+    seed, batch_size = training.seed, training.batch_size
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # reproducible initial weights
+        judge = AttributePredictor(config)
+    cached = len(train_ids) * int(np.prod(data.x_shape)) <= _CACHE_FLOATS
+    if cached:
+        x_all = torch.cat([x for x, _ in _labelled(data, train_ids, 4096, [])])  # (N, C, H, W)
+        y_all = {k: torch.from_numpy(v) for k, v in data.factors(train_ids).items() if k in sizes}
+
+    def batches(epoch: int) -> Iterator[Any]:
+        order = np.random.default_rng(seed + epoch).permutation(len(train_ids))
+        if not cached:
+            yield from _labelled(data, train_ids[order], batch_size, names)
+            return
+        for s in range(0, len(order), batch_size):
+            i = torch.from_numpy(order[s : s + batch_size])
+            yield x_all[i], {k: y[i] for k, y in y_all.items()}
+
+    result = train_predictor(
+        judge, batches, epochs=training.epochs, lr=training.lr, seed=seed, device=device
+    )
+    held_out = evaluate_predictor(judge, _labelled(data, test_ids, 1024, names), device=device)
+    return judge, result, held_out

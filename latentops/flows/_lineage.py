@@ -7,19 +7,15 @@ other direction (flow run -> table version) in the Prefect UI and let deployment
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
+from latentops.flows.artifacts import artifact_key
+
 LATENTS_UPDATED = "latentops.latents.updated"
 DIRECTION_REGISTERED = "latentops.direction.registered"
-
-
-def artifact_key(kind: str, name: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return f"{kind}-{re.sub(r'[^a-z0-9-]+', '-', name.lower())}"
 
 
 def record_latents_version(root: str, table: str, version: int, written: int, model: str) -> None:

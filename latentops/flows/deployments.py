@@ -30,17 +30,17 @@ from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
 from latentops.flows.refit import refit_flow
 from latentops.flows.runners import runner_for
 from latentops.storage import Store
-from latentops.storage.judges import JudgeRegistry
+from latentops.storage.models import trained_on
 
 
 def dataset_for(
     card: dict[str, Any], dataset: str | None, options: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The dataset to encode and its options: the model's training data unless told otherwise."""
-    trained = dict(card["train"].get("dataset_options") or {})
+    trained_dataset, trained = trained_on(card)
     if dataset is None:
-        dataset = "file" if card["arch"] == "identity" else card["dataset"]
-    same = dataset == card["dataset"] or (dataset == "file" and card["arch"] == "identity")
+        dataset = "file" if card["arch"] == "identity" else trained_dataset
+    same = dataset == trained_dataset or (dataset == "file" and card["arch"] == "identity")
     return dataset, {**(trained if same else {}), **options}
 
 
@@ -88,7 +88,7 @@ def build_deployments(
     opened.models.card(spec.model)
     runner_for(spec.runner)
     if reevaluate is not None:
-        JudgeRegistry(opened.root).card(reevaluate.judge)  # unknown judge
+        opened.judges.card(reevaluate.judge)  # unknown judge
         runner_for(reevaluate.runner)
     common: dict[str, Any] = {
         "name": name,

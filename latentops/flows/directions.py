@@ -19,6 +19,7 @@ from latentops.tasks.directions import fit_and_register, plan_fit_all
 def fit_directions_flow(
     table: str,
     specs: list[dict[str, Any]],
+    *,
     store: str | None = None,
     table_version: int | None = None,
 ) -> list[str]:
@@ -38,6 +39,7 @@ def fit_directions_flow(
 @flow(name="fit-all-directions")
 def fit_all_flow(
     table: str,
+    *,
     store: str | None = None,
     methods: list[str] | None = None,
     table_version: int | None = None,

@@ -1,7 +1,10 @@
 """Edit flows: direction edits, interpolations, coordinate traversals and VQ code swaps.
 
 Each flow pins the latent table version once, validates everything (directions in the same
-latent space, grids, items) before the first write, then runs one task per chunk of items.
+latent space, grids, items) before the first write, then fans one edit task per chunk of
+items out over the flow's task runner (``parallel`` in flight; default one per Dask worker
+thread, else one), so ``edit_flow.with_options(task_runner=make_task_runner("dask"))``
+shards the edits over a Dask cluster with the same rows.
 """
 
 from __future__ import annotations
@@ -11,44 +14,75 @@ from typing import Any
 import numpy as np
 from prefect import flow, get_run_logger
 
-from latentops._progress import progress_bar
-from latentops._validate import check_positive_ints
+from latentops._validate import check_grid, check_positive_ints, is_int
 from latentops.errors import InvalidInputError
-from latentops.storage import Store
-from latentops.tasks.edit import (
-    DEFAULT_STRENGTHS,
-    check_grid,
-    edit_chunk,
-    interpolate_chunk,
-    pin_snapshot,
-    resolve_directions,
-    select_items,
-    traverse_chunk,
-    vq_swap_chunk,
+from latentops.flows.runners import fan_out
+from latentops.latent.edit_kinds import (
+    DirectionEdit,
+    EditKind,
+    Interpolation,
+    Traversal,
+    VqSwap,
 )
+from latentops.storage import Store
+from latentops.storage.snapshot import Snapshot
+from latentops.tasks.edit import edit_chunk
 
+DEFAULT_STRENGTHS = (-3.0, -1.5, 0.0, 1.5, 3.0)
 DEFAULT_TRAVERSAL = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
-def _summary(
-    root: str, kind: str, table: str, version: int, written: int, **extra: Any
+def _run(
+    store: Store,
+    snap: Snapshot,
+    kind: EditKind,
+    items: np.ndarray,
+    per_chunk: int,
+    task_options: dict[str, Any],
+    parallel: int | None,
+    progress: bool,
+    **summary: Any,
 ) -> dict[str, Any]:
-    edits = Store.open(root).table_uri("edits")
-    get_run_logger().info("%s edits of %s v%d: %d new rows", kind, table, version, written)
+    """Fan ``kind`` over ``items`` in chunks of ``per_chunk`` through the task runner; summary."""
+    name = kind.name
+    root, table = str(store.root), snap.name
+    chunks = [items[start : start + per_chunk] for start in range(0, len(items), per_chunk)]
+    calls = [(len(c), (root, table, snap.version, kind, c), task_options) for c in chunks]
+    written = sum(
+        fan_out(
+            edit_chunk,
+            calls,
+            description=f"{name} edits {table}",
+            total=len(items),
+            parallel=parallel,
+            progress=progress,
+        )
+    )
+    get_run_logger().info("%s edits of %s v%d: %d new rows", name, table, snap.version, written)
     return {
-        "kind": kind,
+        "kind": name,
         "table": table,
-        "table_version": version,
+        "table_version": snap.version,
         "written": written,
-        "edits_uri": edits,
-        **extra,
+        "edits_uri": store.edits.uri,
+        **summary,
     }
+
+
+def _pin(
+    store: str | None, table: str, version: int | None, chunk_size: int, batch_size: int
+) -> tuple[Store, Snapshot]:
+    """The opened store and the pinned table version, after the shared size checks."""
+    opened = Store.open(store)
+    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
+    return opened, opened.snapshot(table, version)
 
 
 @flow(name="edit")
 def edit_flow(
     table: str,
     directions: list[str],
+    *,
     strengths: list[float] | None = None,
     where: str | None = None,
     sample: int | None = None,
@@ -59,31 +93,25 @@ def edit_flow(
     batch_size: int = 512,
     device: str | None = None,
     images: bool = True,
+    parallel: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Edit the selected items along each direction at each strength; write the edits table."""
-    opened = Store.open(store)
-    root = str(opened.root)
     grid = check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths")
-    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
-    snap, card = pin_snapshot(opened, table, table_version)
-    refs = resolve_directions(opened, directions, card, table)
-    ids = select_items(snap, where, sample, seed)
-
-    written = 0
-    with progress_bar(f"edit {table}", len(ids), progress) as bar:
-        for start in range(0, len(ids), chunk_size):
-            chunk = ids[start : start + chunk_size]
-            written += edit_chunk(
-                root, table, snap.version, refs, chunk, grid, batch_size, device, images
-            )
-            bar.advance(len(chunk))
-    return _summary(
-        root,
-        "direction",
-        table,
-        snap.version,
-        written,
+    opened, snap = _pin(store, table, table_version, chunk_size, batch_size)
+    refs = opened.directions.pin(directions, snap)
+    ids = snap.select(where=where, sample=sample, seed=seed)
+    kind = DirectionEdit(tuple(refs), tuple(grid))
+    options = {"batch_size": batch_size, "device": device, "images": images}
+    return _run(
+        opened,
+        snap,
+        kind,
+        ids,
+        chunk_size,
+        options,
+        parallel,
+        progress,
         directions=refs,
         strengths=grid,
         n_items=int(len(ids)),
@@ -114,6 +142,7 @@ def _pairs(
 @flow(name="interpolate")
 def interpolate_flow(
     table: str,
+    *,
     pairs: list[tuple[int, int]] | None = None,
     n_pairs: int = 8,
     steps: int = 8,
@@ -126,34 +155,29 @@ def interpolate_flow(
     batch_size: int = 512,
     device: str | None = None,
     images: bool = True,
+    parallel: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Interpolate (lerp/slerp, ``steps`` points) between item pairs; write the edits table."""
-    opened = Store.open(store)
-    root = str(opened.root)
-    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
+    opened, snap = _pin(store, table, table_version, chunk_size, batch_size)
     if method not in ("lerp", "slerp"):
         raise InvalidInputError(f"method={method!r} is unknown; use lerp or slerp")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+    if not is_int(steps, 2):
         raise InvalidInputError(f"steps={steps!r} must be an int >= 2 (both endpoints included)")
-    if not pairs and (isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1):
-        raise InvalidInputError(f"n_pairs={n_pairs!r} must be a positive int")
-    snap, _ = pin_snapshot(opened, table, table_version)
-    chosen = _pairs(select_items(snap, where, None, seed), pairs, n_pairs, seed)
+    if not pairs:
+        check_positive_ints(n_pairs=n_pairs)
+    chosen = _pairs(snap.select(where=where, seed=seed), pairs, n_pairs, seed)
     snap.positions(chosen.reshape(-1))  # every id must exist before anything is written
-
-    written = 0
-    per_chunk = max(1, chunk_size // steps)
-    for start in range(0, len(chosen), per_chunk):
-        block = chosen[start : start + per_chunk]
-        written += interpolate_chunk(
-            root, table, snap.version, block, steps, method, batch_size, device, images
-        )
-    return _summary(
-        root,
-        "interpolation",
-        table,
-        snap.version,
-        written,
+    options = {"batch_size": batch_size, "device": device, "images": images}
+    return _run(
+        opened,
+        snap,
+        Interpolation(steps, method),
+        chosen,
+        max(1, chunk_size // steps),
+        options,
+        parallel,
+        progress,
         method=method,
         steps=steps,
         pairs=chosen.tolist(),
@@ -163,6 +187,7 @@ def interpolate_flow(
 @flow(name="traverse")
 def traverse_flow(
     table: str,
+    *,
     values: list[float] | None = None,
     dims: list[int] | None = None,
     where: str | None = None,
@@ -174,35 +199,30 @@ def traverse_flow(
     batch_size: int = 512,
     device: str | None = None,
     images: bool = True,
+    parallel: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The classic traversal grid: every latent dim (or ``dims``) set to each value, per item."""
-    opened = Store.open(store)
-    root = str(opened.root)
     grid = check_grid(DEFAULT_TRAVERSAL if values is None else values, "values")
-    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
-    snap, card = pin_snapshot(opened, table, table_version)
-    d = int(card["d"])
+    opened, snap = _pin(store, table, table_version, chunk_size, batch_size)
+    d = snap.d
     dims = list(range(d)) if dims is None else [int(j) for j in dims]
     bad = [j for j in dims if not 0 <= j < d]
     if bad or not dims or len(set(dims)) != len(dims):
         raise InvalidInputError(
             f"dims={dims!r} must be distinct latent dims in 0..{d - 1} of {table!r}"
         )
-    ids = select_items(snap, where, sample, seed)
-
-    written = 0
-    per_chunk = max(1, chunk_size // (len(grid) * len(dims)))
-    for start in range(0, len(ids), per_chunk):
-        chunk = ids[start : start + per_chunk]
-        written += traverse_chunk(
-            root, table, snap.version, chunk, dims, grid, batch_size, device, images
-        )
-    return _summary(
-        root,
-        "traversal",
-        table,
-        snap.version,
-        written,
+    ids = snap.select(where=where, sample=sample, seed=seed)
+    options = {"batch_size": batch_size, "device": device, "images": images}
+    return _run(
+        opened,
+        snap,
+        Traversal(tuple(dims), tuple(grid)),
+        ids,
+        max(1, chunk_size // (len(grid) * len(dims))),
+        options,
+        parallel,
+        progress,
         dims=dims,
         values=grid,
         n_items=int(len(ids)),
@@ -213,6 +233,7 @@ def traverse_flow(
 def vq_edit_flow(
     table: str,
     swaps: list[tuple[int, int]],
+    *,
     where: str | None = None,
     sample: int | None = None,
     seed: int = 0,
@@ -222,23 +243,25 @@ def vq_edit_flow(
     batch_size: int = 512,
     device: str | None = None,
     images: bool = True,
+    parallel: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """VQ-VAE edits: swap code ``old`` for ``new`` in every selected item's token map."""
-    opened = Store.open(store)
-    root = str(opened.root)
-    check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
+    opened, snap = _pin(store, table, table_version, chunk_size, batch_size)
     pairs = [(int(old), int(new)) for old, new in swaps]
     if not pairs or any(old == new for old, new in pairs):
         raise InvalidInputError(f"swaps={swaps!r} must be non-empty OLD:NEW pairs with OLD != NEW")
-    snap, _ = pin_snapshot(opened, table, table_version)
-    ids = select_items(snap, where, sample, seed)
-
-    written = 0
-    for start in range(0, len(ids), chunk_size):
-        chunk = ids[start : start + chunk_size]
-        written += vq_swap_chunk(
-            root, table, snap.version, chunk, pairs, batch_size, device, images
-        )
-    return _summary(
-        root, "vq_swap", table, snap.version, written, swaps=pairs, n_items=int(len(ids))
+    ids = snap.select(where=where, sample=sample, seed=seed)
+    options = {"batch_size": batch_size, "device": device, "images": images}
+    return _run(
+        opened,
+        snap,
+        VqSwap(tuple(pairs)),
+        ids,
+        chunk_size,
+        options,
+        parallel,
+        progress,
+        swaps=pairs,
+        n_items=int(len(ids)),
     )

@@ -8,16 +8,13 @@ insert-if-absent merge, so each item lands exactly once whatever the interleavin
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture, wait
 
-from latentops._progress import progress_bar
 from latentops._validate import check_positive_ints
 from latentops.flows._lineage import record_latents_version
-from latentops.flows.runners import in_flight
+from latentops.flows.runners import fan_out, in_flight
 from latentops.models import parse_batch_size
 from latentops.refs import check_name, generated_name, parse_ref
 from latentops.storage import Store
@@ -34,6 +31,7 @@ def default_table_name(dataset: str, model_ref: str) -> str:
 @flow(name="encode", log_prints=False)
 def encode_flow(
     dataset: str = "dsprites",
+    *,
     model: str = "vae",
     table: str | None = None,
     store: str | None = None,
@@ -73,32 +71,21 @@ def encode_flow(
         # Probed on a worker (the one with the device), where chunks then hit its cache.
         probe = choose_batch_size.submit(root, model_ref, device) if len(missing) else None
         batch = probe.result() if probe is not None else None
-    encode = encode_chunk.with_options(**transient_retries())
     chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
-    written = 0
-    pending: deque[tuple[int, PrefectFuture]] = deque()
-
-    def collect() -> None:
-        nonlocal written
-        n, future = pending.popleft()
-        written += future.result()
-        bar.advance(n)
-
-    with progress_bar(f"encode {table}", len(missing), progress) as bar:
-        try:
-            for ids in chunks:
-                future = encode.submit(
-                    root, table, dataset, options, model_ref, ids, requested, device
-                )
-                pending.append((len(ids), future))
-                if len(pending) >= width:
-                    collect()
-            while pending:
-                collect()
-        finally:
-            # On a failure let chunks already running finish (each commit is whole), so
-            # nothing writes to the table after the flow has returned.
-            wait([future for _, future in pending])
+    calls = [
+        (len(ids), (root, table, dataset, options, model_ref, ids, requested, device), {})
+        for ids in chunks
+    ]
+    written = sum(
+        fan_out(
+            encode_chunk.with_options(**transient_retries()),
+            calls,
+            description=f"encode {table}",
+            total=len(missing),
+            parallel=width,
+            progress=progress,
+        )
+    )
 
     latents = opened.latents(table)
     version = latents.version if latents.exists() else None

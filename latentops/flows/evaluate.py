@@ -12,31 +12,19 @@ for two computations.
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture, wait
 
-from latentops._progress import progress_bar
-from latentops._validate import check_positive_ints
+from latentops._validate import check_grid, check_positive_ints, is_int
 from latentops.errors import InvalidInputError
-from latentops.flows.runners import in_flight
+from latentops.evaluation import METRICS, JudgeTraining, Part
+from latentops.flows.edit import DEFAULT_STRENGTHS
+from latentops.flows.runners import fan_out
 from latentops.refs import check_name
 from latentops.storage import Store
-from latentops.storage.scores import ScoresTable
-from latentops.tasks._common import current_run_id, transient_retries
-from latentops.tasks._scorecard import Part
-from latentops.tasks.edit import (
-    DEFAULT_STRENGTHS,
-    check_grid,
-    pin_snapshot,
-    resolve_directions,
-    select_items,
-)
+from latentops.tasks._common import check_evaluation, current_run_id, transient_retries
 from latentops.tasks.evaluate import (
-    METRICS,
-    check_evaluation,
     score_chunk,
     score_disentanglement,
     train_judge,
@@ -49,6 +37,7 @@ JUDGE_DATA = {"dsprites": {"image_size": 32, "n_items": 20_000}, "digits": {}}
 @flow(name="train-judge")
 def train_judge_flow(
     dataset: str = "dsprites",
+    *,
     name: str | None = None,
     store: str | None = None,
     dataset_options: dict[str, Any] | None = None,
@@ -64,9 +53,8 @@ def train_judge_flow(
     root = str(Store.open(store).root)
     name = check_name(name or f"{dataset}-judge", "judge name")
     options = dict(JUDGE_DATA.get(dataset, {}) if dataset_options is None else dataset_options)
-    return train_judge(
-        root, name, dataset, options, epochs, batch_size, lr, width, feature_dim, seed, device
-    )
+    training = JudgeTraining(epochs, batch_size, lr, width, feature_dim, seed)
+    return train_judge(root, name, dataset, options, training, device)
 
 
 def _run_id() -> str:
@@ -76,7 +64,7 @@ def _run_id() -> str:
 
 def _check_sizes(chunk_size: int, batch_size: int, ppl_items: int, ppl_eps: float) -> None:
     check_positive_ints(chunk_size=chunk_size, batch_size=batch_size)
-    if isinstance(ppl_items, bool) or not isinstance(ppl_items, int) or ppl_items < 0:
+    if not is_int(ppl_items, 0):
         raise InvalidInputError(f"ppl_items={ppl_items!r} must be an int >= 0 (0 skips smoothness)")
     if not ppl_eps > 0:
         raise InvalidInputError(
@@ -89,6 +77,7 @@ def evaluate_flow(
     table: str,
     directions: list[str],
     judge: str,
+    *,
     strengths: list[float] | None = None,
     where: str | None = None,
     sample: int | None = 512,
@@ -118,54 +107,44 @@ def evaluate_flow(
         check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths", min_size=2)
     )
     _check_sizes(chunk_size, batch_size, ppl_items, ppl_eps)
-    width = in_flight(parallel)
-    snap, card = pin_snapshot(opened, table, table_version)
-    refs = resolve_directions(opened, directions, card, table)
-    judge_ref, _ = check_evaluation(opened, card, judge, refs, target)
-    ids = select_items(snap, where, sample, seed)
+    snap = opened.snapshot(table, table_version)
+    refs = opened.directions.pin(directions, snap)
+    judge_ref, _ = check_evaluation(opened, snap.card, judge, refs, target)
+    ids = snap.select(where=where, sample=sample, seed=seed)
     if len(ids) < 2:
         raise InvalidInputError(f"a scorecard needs at least 2 items, the selection has {len(ids)}")
     run_id = _run_id()
     selection = {"where": where, "sample": sample, "seed": seed}
 
-    # Transform: every (direction, chunk) is one task, ``width`` of them in flight.
-    score = score_chunk.with_options(**transient_retries())
-    jobs = [(ref, start) for ref in refs for start in range(0, len(ids), chunk_size)]
+    # Transform: every (direction, chunk) is one task, ``parallel`` of them in flight.
+    chunks = [
+        (ref, start, ids[start : start + chunk_size])
+        for ref in refs
+        for start in range(0, len(ids), chunk_size)
+    ]
+    options = {
+        "target": target,
+        "seed": seed,
+        "batch_size": batch_size,
+        "device": device,
+        "ppl_items": ppl_items,
+        "ppl_eps": ppl_eps,
+    }
+    calls = [
+        (len(chunk), (root, table, snap.version, ref, judge_ref, chunk, start, grid), options)
+        for ref, start, chunk in chunks
+    ]
+    scored = fan_out(
+        score_chunk.with_options(**transient_retries()),
+        calls,
+        description=f"evaluate {table}",
+        total=len(refs) * len(ids),
+        parallel=parallel,
+        progress=progress,
+    )
     parts: dict[str, list[Part]] = {ref: [] for ref in refs}
-    pending: deque[tuple[str, int, PrefectFuture]] = deque()
-
-    def collect() -> None:
-        ref, n, future = pending.popleft()
-        parts[ref].append(future.result())
-        bar.advance(n)
-
-    with progress_bar(f"evaluate {table}", len(refs) * len(ids), progress) as bar:
-        try:
-            for ref, start in jobs:
-                chunk = ids[start : start + chunk_size]
-                future = score.submit(
-                    root,
-                    table,
-                    snap.version,
-                    ref,
-                    judge_ref,
-                    chunk,
-                    start,
-                    grid,
-                    target=target,
-                    seed=seed,
-                    batch_size=batch_size,
-                    device=device,
-                    ppl_items=ppl_items,
-                    ppl_eps=ppl_eps,
-                )
-                pending.append((ref, len(chunk), future))
-                if len(pending) >= width:
-                    collect()
-            while pending:
-                collect()
-        finally:
-            wait([future for _, _, future in pending])  # no task outlives a failed flow
+    for (ref, _, _), part in zip(chunks, scored, strict=True):
+        parts[ref].append(part)
 
     # Load: one insert-if-absent commit per direction, keyed by this run.
     results = [
@@ -213,6 +192,7 @@ def evaluate_flow(
 def metrics_flow(
     table: str,
     metrics: list[str] | None = None,
+    *,
     factors: list[str] | None = None,
     where: str | None = None,
     fast: bool = True,
@@ -226,9 +206,17 @@ def metrics_flow(
     names = list(METRICS) if metrics is None else list(metrics)
     run_id = _run_id()
     out = score_disentanglement(
-        root, table, table_version, names, run_id, factors, where, fast, seed
+        root,
+        table,
+        table_version,
+        names,
+        run_id,
+        factors=factors,
+        where=where,
+        fast=fast,
+        seed=seed,
     )
-    rows = ScoresTable(opened.table_uri("scores")).read(run_id=run_id)
+    rows = opened.scores.read(run_id=run_id)
     values = dict(zip(rows["metric"].to_pylist(), rows["value"].to_pylist(), strict=True))
     get_run_logger().info("disentanglement of %s: %s", table, values)
     return {"run_id": run_id, "table": table, "metrics": names, "scores": values, **out}

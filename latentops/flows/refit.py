@@ -7,14 +7,15 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from latentops.flows._lineage import record_directions
+from latentops.flows.caching import InputVersions
 from latentops.storage import Store
-from latentops.tasks._common import InputVersions, transient_retries
+from latentops.tasks._common import transient_retries
 from latentops.tasks.directions import fit_and_register
 from latentops.tasks.refit import plan_refit
 
 
 @flow(name="refit-directions")
-def refit_flow(table: str | None = None, store: str | None = None) -> dict[str, Any]:
+def refit_flow(table: str | None = None, *, store: str | None = None) -> dict[str, Any]:
     """Refit each stale direction as ``name@next`` (parent = the old version); idempotent.
 
     A direction refit on the table's current version is no longer stale, so reruns (also

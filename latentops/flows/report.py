@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from latentops.flows.artifacts import artifact_key, markdown_table, publish_link, publish_markdown
 from latentops.refs import parse_ref
 from latentops.storage import Location, Store
-from latentops.tasks.artifacts import artifact_key, markdown_table, publish_link, publish_markdown
 from latentops.tasks.report import build_report, write_report
 
 
@@ -21,6 +21,7 @@ def default_out(root: str, model: str) -> str:
 @flow(name="report")
 def report_flow(
     store: str | None = None,
+    *,
     model: str | None = None,
     table: str | None = None,
     out: str | None = None,

@@ -14,6 +14,7 @@ from latentops.tasks.train import train_model
 @flow(name="train")
 def train_flow(
     dataset: str = "dsprites",
+    *,
     arch: str = "vae",
     name: str | None = None,
     store: str | None = None,
@@ -25,6 +26,7 @@ def train_flow(
     seed: int = 0,
     amp: bool = False,
     device: str | None = None,
+    progress: bool = False,
 ) -> str:
     """Train ``arch`` on ``dataset``; return the registered ``name@version``."""
     root = str(Store.open(store).root)
@@ -40,4 +42,5 @@ def train_flow(
         dict(model_params or {}),
         train_config,
         device,
+        progress,
     )

@@ -1,8 +1,10 @@
 """latentops.latent: pure, batched tensor maths on latents (no IO, any device and dtype).
 
 interpolate: lerp, slerp, interpolate. edit: apply_direction(s), traversals, arithmetic.
+gradient_path: edits that follow a curved code up a smooth attribute model's gradient.
 prior: N(0, I) log density, typical shell, projection back to the prior, edit report.
 vq: nearest-code quantization, token-map edits, codebook usage.
+edit_kinds: the edit kinds the edit task runs (direction edit, interpolation, traversal, VQ swap).
 """
 
 from latentops.latent.edit import (
@@ -12,6 +14,8 @@ from latentops.latent.edit import (
     direction_traversal,
     latent_arithmetic,
 )
+from latentops.latent.edit_kinds import DirectionEdit, Interpolation, Traversal, VqSwap
+from latentops.latent.gradient_path import gradient_path, kernel_attribute
 from latentops.latent.interpolate import interpolate, lerp, slerp
 from latentops.latent.prior import (
     PriorShift,
@@ -31,14 +35,20 @@ from latentops.latent.vq import (
 )
 
 __all__ = [
+    "DirectionEdit",
+    "Interpolation",
     "PriorShift",
+    "Traversal",
+    "VqSwap",
     "apply_direction",
     "apply_directions",
     "codebook_usage",
     "codes_to_latents",
     "coordinate_traversal",
     "direction_traversal",
+    "gradient_path",
     "interpolate",
+    "kernel_attribute",
     "latent_arithmetic",
     "lerp",
     "log_prior",

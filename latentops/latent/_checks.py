@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from latentops._validate import check_finite, check_last_dim
+from latentops._validate import check_finite, check_last_dim, is_int
 from latentops.errors import InvalidInputError
 
 # Scalars or 1-D collections of them: a strength, an interpolation weight, a grid of values.
@@ -129,7 +129,7 @@ def unit(v: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:
 
 def check_index(i: int, size: int, name: str, what: str) -> int:
     """Return ``i`` normalised to [0, size) or raise naming the valid range."""
-    if isinstance(i, bool) or not isinstance(i, int | np.integer):
+    if not is_int(i, numpy=True):
         raise InvalidInputError(f"{name} must be an int, got {type(i).__name__} {i!r}")
     if not -size <= i < size:
         raise InvalidInputError(

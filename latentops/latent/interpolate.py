@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 from latentops.latent._checks import (
     ScalarOrVector,
@@ -136,7 +136,7 @@ def interpolate(
     method: Literal["slerp", "lerp"] = "slerp",
 ) -> torch.Tensor:
     """``steps`` evenly spaced points from z0 to z1 inclusive -> (steps, ..., d), ends exact."""
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 2:
+    if not is_int(steps, 2, numpy=True):
         raise InvalidInputError(
             f"steps={steps!r} must be an int >= 2 so the path includes both endpoints"
         )

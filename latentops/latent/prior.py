@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 from latentops.latent._checks import as_latents, compute_dtype, pair_shape
 
@@ -22,7 +22,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 def _check_d(d: int) -> int:
     """Validate a latent dimension."""
-    if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
+    if not is_int(d, 1, numpy=True):
         raise InvalidInputError(f"d={d!r} must be a positive int (the latent dimension)")
     return int(d)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 from latentops.latent._checks import as_latents, as_torch, compute_dtype, same_device
 
@@ -34,7 +34,7 @@ def _check_code(code: int, name: str, num_codes: int | None) -> int:
     """A code id: a non-negative int, below ``num_codes`` when given."""
     if isinstance(code, torch.Tensor) and code.numel() == 1 and not code.is_floating_point():
         code = int(code)
-    if isinstance(code, bool) or not isinstance(code, int | np.integer):
+    if not is_int(code, numpy=True):
         raise InvalidInputError(
             f"{name} must be an int code id, got {type(code).__name__} {code!r}"
         )
@@ -98,7 +98,7 @@ def quantize(
     rows, index_shape = _rows(h, D)  # (M, D)
     if chunk_size is None:
         chunk_size = max(1, _DIST_BUDGET // K)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if not is_int(chunk_size, 1):
         raise InvalidInputError(
             f"chunk_size={chunk_size!r} must be a positive int (rows per chunk)"
         )
@@ -185,7 +185,7 @@ def swap_code(
 
 def codebook_usage(indices: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, float]:
     """Counts per code (K,) and perplexity exp(H(p)) of code usage (1 = one code, K = uniform)."""
-    if isinstance(num_codes, bool) or not isinstance(num_codes, int) or num_codes < 1:
+    if not is_int(num_codes, 1):
         raise InvalidInputError(f"num_codes={num_codes!r} must be a positive int (codebook size K)")
     indices = _check_indices(indices, num_codes)
     counts = torch.bincount(indices.reshape(-1), minlength=num_codes)  # (K,)

@@ -10,8 +10,10 @@ from latentops.models.batching import (
     parse_batch_size,
     probe_memory,
 )
-from latentops.models.encode import encode_batches, pick_device
+from latentops.models.codec import decode_all, decode_batches, encode_batches, fast_layout
+from latentops.models.device import pick_device
 from latentops.models.identity import IdentityConfig, IdentityModel
+from latentops.models.recipes import RECIPES, Recipe, get_recipe
 from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
 from latentops.models.train import TrainConfig, TrainResult, train_autoencoder
 from latentops.models.vae import VAE, VAEConfig
@@ -26,6 +28,8 @@ __all__ = [
     "IdentityModel",
     "LossOutput",
     "MemoryEstimate",
+    "RECIPES",
+    "Recipe",
     "TrainConfig",
     "TrainResult",
     "VAE",
@@ -35,8 +39,12 @@ __all__ = [
     "available_host_bytes",
     "batch_for_budget",
     "build_model",
+    "decode_all",
+    "decode_batches",
     "encode_batches",
+    "fast_layout",
     "fit_batch_size",
+    "get_recipe",
     "list_models",
     "load_model_state",
     "model_config_dict",

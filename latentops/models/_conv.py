@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 from latentops.models.base import Autoencoder
 
@@ -25,7 +26,7 @@ DEFAULT_WIDTHS = (32, 32, 64, 64, 128)  # per stage; a size-S model takes the fi
 
 def check_int(value: object, name: str, low: int, hint: str) -> int:
     """Raise unless ``value`` is an int >= ``low``; return it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not is_int(value, low):
         raise InvalidInputError(f"{name}={value!r} must be an integer >= {low}; {hint}")
     return value
 
@@ -54,9 +55,7 @@ def resolve_widths(widths: Sequence[int] | None, n_stages: int, image_size: int)
     if widths is None:
         return DEFAULT_WIDTHS[:n_stages]
     out = tuple(widths)
-    if len(out) != n_stages or any(
-        isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in out
-    ):
+    if len(out) != n_stages or any(not is_int(w, 1) for w in out):
         raise InvalidInputError(
             f"widths={list(out)} must be {n_stages} positive integers for image_size={image_size} "
             f"(one per stride-2 stage), e.g. {list(DEFAULT_WIDTHS[:n_stages])}"

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import torch
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 from latentops.models.base import Autoencoder
 from latentops.models.device import autocast, pick_device
@@ -171,7 +172,7 @@ def parse_batch_size(value: int | str) -> int | Literal["auto"]:
             return "auto"
         if text.isascii() and text.isdigit() and int(text) >= 1:
             return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    elif is_int(value, 1):
         return value
     raise InvalidInputError(
         f"batch_size={value!r} must be a positive integer or 'auto' (the largest batch that fits "
@@ -343,7 +344,7 @@ def _mib(n: int | float) -> str:
 
 
 def _check_int(value: object, name: str, low: int, hint: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not is_int(value, low):
         raise InvalidInputError(f"{name}={value!r} must be an integer >= {low}; {hint}")
 
 
@@ -358,7 +359,7 @@ def _check_fraction(fraction: object) -> None:
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     out = tuple(shape)
-    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in out):
+    if not out or any(not is_int(s, 1) for s in out):
         raise InvalidInputError(
             f"item_shape={out!r} must be a non-empty tuple of positive ints, e.g. (1, 64, 64); "
             "leave it None to use the model's x_shape"

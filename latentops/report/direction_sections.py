@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from latentops.directions import probe_flags, probe_scores
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import headline, short, tiles
@@ -20,10 +21,12 @@ OFF = "off_target."
 
 
 def catalog_table(data: ReportData) -> Table:
-    """One row per direction: method, label, held-out score, what it was fitted on."""
+    """One row per direction: method, label, held-out score, linear and k-NN probes beside each
+    other (a curved code shows as a gap), any warning, and what it was fitted on."""
     rows = []
     for d in data.directions:
         label, value = headline(d["metrics"])
+        linear, knn = probe_scores(d["metrics"])
         rows.append(
             (
                 d["ref"],
@@ -31,11 +34,24 @@ def catalog_table(data: ReportData) -> Table:
                 d["label"] or "—",
                 label,
                 value,
+                "—" if linear is None else fmt(linear),
+                "—" if knn is None else fmt(knn),
+                "; ".join(probe_flags(d["metrics"])) or "—",
                 f"{d['latent_table']}@{d['latent_table_version']}",
             )
         )
     return Table(
-        ("direction", "method", "label", "held-out metric", "value", "fitted on"),
+        (
+            "direction",
+            "method",
+            "label",
+            "held-out metric",
+            "value",
+            "linear probe",
+            "kNN probe",
+            "note",
+            "fitted on",
+        ),
         tuple(rows),
         caption="direction catalog (latest version per name)",
         key="directions",
@@ -96,7 +112,9 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
     blocks: list[Block] = []
     if TARGET in curves:
         named = {(f"{TARGET} ({target})" if k == TARGET else k): v for k, v in curves.items()}
-        png = figures.dose_response(named, f"{TARGET} ({target})", title=f"dose-response of {ref}")
+        png = figures.dose_response_plot(
+            named, f"{TARGET} ({target})", title=f"dose-response of {ref}"
+        )
         blocks.append(
             Figure(
                 png,
@@ -174,7 +192,7 @@ def directions_section(data: ReportData, model: Autoencoder | None, opts: Report
     return Section("directions", title, tuple(blocks))
 
 
-def off_target_matrix(data: ReportData) -> tuple[np.ndarray, list[str], list[str], float] | None:
+def off_target_table(data: ReportData) -> tuple[np.ndarray, list[str], list[str], float] | None:
     """Directions x attributes: off-target change at each direction's largest strength."""
     scored = {ref: rows for ref, rows in (data.edit_scores or {}).items() if rows}
     if not scored:
@@ -230,7 +248,7 @@ def entanglement_section(data: ReportData) -> Section:
             "list_cosine_similarity over the direction_vectors view",
         )
     ]
-    off = off_target_matrix(data)
+    off = off_target_table(data)
     if off is None:
         blocks.append(
             Note(

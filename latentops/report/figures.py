@@ -79,7 +79,7 @@ def bar_chart(
     return _png(fig)
 
 
-def dose_response(
+def dose_response_plot(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target: str, *, title: str = ""
 ) -> bytes:
     """Metric value vs edit strength: the ``target`` curve bold, off-target curves thin."""

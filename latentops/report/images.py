@@ -17,7 +17,7 @@ from latentops._png import png_bytes
 from latentops._validate import check_latents
 from latentops.errors import InvalidInputError
 from latentops.latent import coordinate_traversal, direction_traversal, interpolate
-from latentops.models import Autoencoder
+from latentops.models import Autoencoder, decode_batches
 
 
 def decode(model: Autoencoder, z: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
@@ -29,12 +29,8 @@ def decode(model: Autoencoder, z: np.ndarray | torch.Tensor, batch_size: int = 2
     zt = torch.tensor(np.asarray(z, dtype=np.float32))  # (N, d)
     check_latents(zt, "z", d=model.latent_dim, min_rows=1)
     device = next(model.parameters()).device
-    out = []
-    with torch.inference_mode():
-        for start in range(0, zt.shape[0], batch_size):
-            x = model.decode(zt[start : start + batch_size].to(device))  # (B, C, H, W)
-            out.append(x.float().clamp_(0.0, 1.0).cpu().numpy())
-    return np.concatenate(out)
+    batches = decode_batches(model, zt, device, batch_size)  # (B, C, H, W) each
+    return np.concatenate([x.clamp(0.0, 1.0).cpu().numpy() for x in batches])
 
 
 def traversal_images(

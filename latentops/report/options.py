@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from latentops._validate import is_int
 from latentops.errors import InvalidInputError
 
 _COUNTS = {  # field -> (min, max): small images keep the page a few MB
@@ -43,7 +44,7 @@ class ReportOptions:
     def __post_init__(self) -> None:
         for name, (lo, hi) in _COUNTS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            if not is_int(value) or not lo <= value <= hi:
                 raise InvalidInputError(
                     f"report option {name}={value!r} must be an int in [{lo}, {hi}]"
                 )

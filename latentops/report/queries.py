@@ -139,7 +139,7 @@ def directions(store: Store, model: str, limit: int) -> list[dict[str, Any]]:
     return out
 
 
-def cosine_matrix(store: Store, refs: list[str]) -> np.ndarray:
+def direction_cosines(store: Store, refs: list[str]) -> np.ndarray:
     """Cosine similarity of every pair of the given directions (D, D), computed in DuckDB."""
     rows = store.sql(
         "SELECT a.ref AS a, b.ref AS b, list_cosine_similarity(a.vector, b.vector) AS cosine "
@@ -251,7 +251,7 @@ def gather(
     if "directions" in tables:
         data.directions = directions(store, card["ref"], opts.max_directions)
         refs = [d["ref"] for d in data.directions]
-        data.cosine = cosine_matrix(store, refs) if refs else None
+        data.cosine = direction_cosines(store, refs) if refs else None
     if "edits" in tables:
         data.edits_summary = edits_summary(store, card["ref"])
         data.edit_strips = edit_strips(store, [d["ref"] for d in data.directions], opts.n_items)

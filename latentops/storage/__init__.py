@@ -7,6 +7,7 @@ from latentops.storage._location import Location, StoreAccessError
 from latentops.storage.catalog import DirectionCatalog, DirectionLineage
 from latentops.storage.latents import LatentTable, Lineage
 from latentops.storage.models import ModelRegistry
+from latentops.storage.snapshot import Snapshot
 from latentops.storage.store import Store
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Lineage",
     "Location",
     "ModelRegistry",
+    "Snapshot",
     "Store",
     "StoreAccessError",
 ]

@@ -82,5 +82,5 @@ class CheckpointRegistry:
         """Every registered version, by name then version (empty table when none)."""
         if not _delta.exists(self.uri):
             return self.SCHEMA.empty_table()
-        table = _delta.open_table(self.uri).to_pyarrow_table()
+        table = _delta.arrow_dataset(_delta.open_table(self.uri)).to_table()
         return table.sort_by([("name", "ascending"), ("version", "ascending")])

@@ -81,7 +81,7 @@ def get_row(uri: str, ref: Ref, what: str) -> dict[str, Any]:
     rows = _delta.read(table, where={"name": ref.name})
     if not len(rows):
         names = sorted(
-            set(table.to_pyarrow_dataset().to_table(columns=["name"])["name"].to_pylist())
+            set(_delta.arrow_dataset(table).to_table(columns=["name"])["name"].to_pylist())
         )
         raise NotFoundError(f"unknown {what} {ref.name!r}; known: {', '.join(names) or 'none'}")
     versions = rows["version"].to_pylist()

@@ -31,7 +31,8 @@ import numpy as np
 
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 from latentops.storage._location import Location
-from latentops.storage.knn import Snapshot, check_k, check_metric, exact_search, rerank
+from latentops.storage.knn import check_k, check_metric, exact_search, rerank
+from latentops.storage.snapshot import Snapshot
 
 KINDS = ("ivf", "hnsw")
 EXACT_FRACTION = 0.1  # filters keeping at most this share of rows are searched exactly

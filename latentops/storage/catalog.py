@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,10 +18,13 @@ from safetensors.torch import load_file, save_file
 
 from latentops import __version__
 from latentops.directions import Direction
-from latentops.errors import CorruptArtifactError, InvalidInputError
+from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
 from latentops.storage._location import Location
+
+if TYPE_CHECKING:
+    from latentops.storage.snapshot import Snapshot
 
 SCHEMA = pa.schema(
     [
@@ -76,6 +80,30 @@ def _row_to_lineage(row: dict[str, Any]) -> DirectionLineage:
         parent=row["parent"],
         run_id=row["run_id"],
     )
+
+
+def _check_same_space(
+    direction: Direction, lineage: DirectionLineage, ref: str, card: dict[str, Any], table: str
+) -> None:
+    """Refuse a direction fitted in another latent space (model, weights, d) than ``table``."""
+    fix = (
+        f"fit the direction on this table (latentops directions fit --table {table} ...) or "
+        "edit a latent table of the model it was fitted on"
+    )
+    if direction.d != int(card["d"]):
+        raise InvalidInputError(
+            f"direction {ref} has d={direction.d} but latent table {table!r} holds "
+            f"d={card['d']} latents of {card.get('model')}; {fix}"
+        )
+    theirs, ours = lineage.model_sha256, card.get("model_sha256")
+    # equal weights are the same space whatever the name; without hashes compare the refs
+    same = theirs == ours if theirs and ours else lineage.model in (None, card.get("model"))
+    if not same:
+        raise InvalidInputError(
+            f"direction {ref} was fitted in the latent space of {lineage.model} (weights "
+            f"{(theirs or '?')[:12]}) but latent table {table!r} holds latents of "
+            f"{card.get('model')} (weights {(ours or '?')[:12]}); {fix}"
+        )
 
 
 class DirectionCatalog:
@@ -135,15 +163,34 @@ class DirectionCatalog:
         )
         return direction, _row_to_lineage(row), Ref(row["name"], row["version"])
 
+    def pin(self, refs: Sequence[str], space: Snapshot) -> list[str]:
+        """Pin each ``name`` / ``name@v`` to ``name@v``, refusing directions of another space.
+
+        A direction belongs to the snapshot's latent space when its d and encoder weights
+        (or, without hashes, its model ref) match the latent table's card.
+        """
+        if not refs:
+            raise InvalidInputError(
+                "no direction given; pass at least one --direction NAME@VERSION"
+            )
+        pinned = []
+        for ref in refs:
+            direction, lineage, exact = self.get(ref)
+            _check_same_space(direction, lineage, str(exact), space.card, space.name)
+            pinned.append(str(exact))
+        if len(set(pinned)) != len(pinned):
+            raise InvalidInputError(f"directions {pinned} repeat one version; list each once")
+        return pinned
+
     def list(self) -> pa.Table:
         """Every registered direction version (empty when none), vectors left out."""
         if not _delta.exists(self.uri):
             return SCHEMA.empty_table()
         cols = [n for n in SCHEMA.names if n not in ("vector", "card_json")]
-        table = _delta.open_table(self.uri).to_pyarrow_dataset().to_table(columns=cols)
+        table = _delta.arrow_dataset(_delta.open_table(self.uri)).to_table(columns=cols)
         return table.sort_by([("name", "ascending"), ("version", "ascending")])
 
-    def latest_for_model(self, model: str | None) -> dict[str, Direction]:
+    def latest(self, model: str | None) -> dict[str, Direction]:
         """Latest version of every direction fitted in ``model``'s latent space, by ``name@v``."""
         if not _delta.exists(self.uri) or model is None:
             return {}
@@ -167,6 +214,10 @@ class DirectionCatalog:
     def export(self, ref: str | Ref, folder: Path) -> Path:
         """Write ``name@v.safetensors`` (vector + card in its metadata) into ``folder``."""
         direction, lineage, pinned = self.get(ref)
+        if folder.exists() and not folder.is_dir():
+            raise InvalidInputError(
+                f"--out {folder} is a file; pass a folder to write {pinned}.safetensors into"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{pinned.name}@{pinned.version}.safetensors"
         meta = {
@@ -192,16 +243,24 @@ class DirectionCatalog:
             ) from exc
         if "card" not in meta:
             raise InvalidInputError(f"{path} has no direction card in its metadata")
-        direction = Direction.from_card(json.loads(meta["card"]), vector)
-        origin = json.loads(meta.get("lineage", "{}"))
-        lineage = DirectionLineage(
-            space=origin.get("space") or "imported",
-            model=origin.get("model"),
-            model_sha256=origin.get("model_sha256"),
-            label_spec=origin.get("label_spec"),
-            parent=f"imported:{meta.get('ref', path.name)}",
-            run_id=run_id,
-        )
+        try:
+            direction = Direction.from_card(json.loads(meta["card"]), vector)
+            origin = json.loads(meta.get("lineage", "{}"))
+            lineage = DirectionLineage(
+                space=origin.get("space") or "imported",
+                model=origin.get("model"),
+                model_sha256=origin.get("model_sha256"),
+                label_spec=origin.get("label_spec"),
+                parent=f"imported:{meta.get('ref', path.name)}",
+                run_id=run_id,
+            )
+        except LatentOpsError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptArtifactError(
+                f"{path} has an unreadable direction card or lineage ({type(exc).__name__}: "
+                f"{exc}); export the direction again with `latentops directions export NAME@V`"
+            ) from None
         return self.register(
             name or meta.get("ref", "imported").partition("@")[0], direction, lineage
         )

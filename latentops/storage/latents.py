@@ -206,6 +206,10 @@ class LatentTable:
         """Current Delta version."""
         return self._table().version()
 
+    def schema(self, version: int | None = None) -> pa.Schema:
+        """Arrow schema of a snapshot (reads the log, no rows)."""
+        return _delta.arrow_dataset(self._table(version)).schema
+
     def ensure(self, schema: pa.Schema, card: dict[str, Any], run_id: str | None) -> None:
         """Create the table if needed; refuse if it exists with another d/model/schema."""
         if self.exists():
@@ -233,7 +237,7 @@ class LatentTable:
             )
         if schema is None:
             return
-        stored = self._table().to_pyarrow_dataset().schema
+        stored = _delta.arrow_dataset(self._table()).schema
         stored_names = [f.name for f in stored]
         if stored_names != schema.names:
             raise InvalidInputError(
@@ -253,7 +257,8 @@ class LatentTable:
         """Every item_id currently in the table (sorted)."""
         if not self.exists():
             return np.zeros(0, np.int64)
-        ids = self._table().to_pyarrow_dataset().to_table(columns=["item_id"])["item_id"]
+        with _delta.scanning(self.uri):
+            ids = _delta.arrow_dataset(self._table()).to_table(columns=["item_id"])["item_id"]
         return np.sort(ids.to_numpy())
 
     def read(

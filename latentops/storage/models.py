@@ -12,6 +12,12 @@ from latentops.models import Autoencoder, build_model, model_config_dict
 from latentops.refs import Ref
 from latentops.storage._registry import CheckpointRegistry
 
+
+def trained_on(card: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The dataset a model saw in training and its options, from the model's card."""
+    return card["dataset"], dict((card.get("train") or {}).get("dataset_options") or {})
+
+
 SCHEMA = pa.schema(
     [
         pa.field("name", pa.string(), nullable=False),

@@ -16,7 +16,6 @@ import torch
 from latentops.errors import UnsupportedOperationError
 from latentops.latent import codebook_usage as _usage
 from latentops.latent import quantize
-from latentops.storage.knn import load_snapshot
 
 if TYPE_CHECKING:
     from latentops.storage.store import Store
@@ -45,7 +44,7 @@ def codebook_usage(
         )
     codebook = model.codebook  # (K, D)
     D, h, w = model.token_shape
-    snap = load_snapshot(latents, version)
+    snap = store.snapshot(table, version)
     zmap = torch.from_numpy(snap.z).view(-1, D, h, w)  # (N, D, h, w), as the model flattens it
     indices, _ = quantize(zmap, codebook.to(zmap.dtype))  # (N, h, w)
     K = int(codebook.shape[0])

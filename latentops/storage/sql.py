@@ -5,19 +5,29 @@ inner product, direction vectors, projection and edits, N(0, I) prior measures, 
 Direction lookups are scalar subqueries on the ``direction_vectors`` view: with a constant
 reference DuckDB runs the subquery once per query (not per row), so ``project(z, 'smile@3')``
 costs one dot product per row, nearly as fast as passing the vector yourself.
+
+User queries are checked read-only, run under a finite timeout, and can stream their result
+in Arrow batches (``stream_user_query``) so the memory limit bounds the result too; spills go
+to a temporary folder of latentops' own that DuckDB removes when the connection closes.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
+import tempfile
 import threading
-from collections.abc import Collection, Mapping, Sequence
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from latentops.errors import InvalidInputError, LatentOpsError
+from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
 
 # Statement types a user query may contain (everything else writes, attaches or configures).
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -30,6 +40,15 @@ TABLES_QUERY = (
     "FROM information_schema.tables WHERE NOT starts_with(table_name, '__') ORDER BY 1, 2"
 )
 METRICS = ("cosine", "l2", "ip")
+BATCH_ROWS = 65_536  # rows per streamed result batch
+# how deltalake's object store reports a data file the log lists but the store lacks
+# A data file the Delta log lists but the store lacks, as deltalake's and pyarrow's (local,
+# S3) filesystems word it while DuckDB streams the table.
+_MISSING_FILE = re.compile(
+    r"Object at location (\S+) not found"
+    r"|Failed to open local file '([^']+)'\. Detail: \[errno 2\]"
+    r"|Path does not exist '([^']+)'"
+)
 
 
 class QueryTimeoutError(LatentOpsError, TimeoutError):
@@ -38,15 +57,16 @@ class QueryTimeoutError(LatentOpsError, TimeoutError):
 
 _NO_DIRECTIONS = (
     "CREATE VIEW direction_vectors AS SELECT NULL::VARCHAR AS ref, NULL::VARCHAR AS name, "
-    "NULL::BIGINT AS version, NULL::BIGINT AS d, NULL::FLOAT[] AS vector WHERE false"
+    "NULL::BIGINT AS version, NULL::BIGINT AS d, NULL::FLOAT[] AS vector, NULL::BOOLEAN AS latest "
+    "WHERE false"
 )
-# 'name@v' for every version, and bare 'name' for the latest one.
+# One row per direction version: ref 'name@v', and whether it is the name's latest version
+# (direction('name') looks the latest one up).
 _DIRECTIONS = """
 CREATE VIEW direction_vectors AS
-SELECT name || '@' || version AS ref, name, version, d, vector::FLOAT[] AS vector FROM directions
-UNION ALL
-SELECT name AS ref, name, version, d, vector::FLOAT[] AS vector FROM directions
-QUALIFY version = max(version) OVER (PARTITION BY name)
+SELECT name || '@' || version AS ref, name, version, d, vector::FLOAT[] AS vector,
+       version = max(version) OVER (PARTITION BY name) AS latest
+FROM directions
 """
 
 MACROS = (
@@ -58,22 +78,33 @@ MACROS = (
         WHEN 'ip' THEN list_negative_inner_product(a::FLOAT[], b::FLOAT[])
         ELSE error('unknown metric ''' || metric || '''; use cosine, l2 or ip') END""",
     "CREATE MACRO l2_norm(z) AS sqrt(list_inner_product(z::FLOAT[], z::FLOAT[]))",
+    # A kNN query vector as FLOAT[], or an error: a NULL, NaN or (for cosine) zero query has
+    # no distances and would return arbitrary rows. A constant query is checked once.
+    """CREATE MACRO knn_query(q, metric := 'cosine') AS CASE
+        WHEN q IS NULL THEN error('the query vector is NULL; pass a list of d numbers')
+        WHEN len(list_filter(q::FLOAT[], lambda x: x IS NULL OR NOT isfinite(x))) > 0
+            THEN error('the query vector holds NULL, NaN or inf values; pass finite numbers')
+        WHEN lower(metric) = 'cosine' AND list_inner_product(q::FLOAT[], q::FLOAT[]) = 0
+            THEN error('a zero query vector has no cosine distance; use metric l2 or ip')
+        ELSE q::FLOAT[] END""",
     # k nearest rows of a table (or CTE) by name; filter first with a CTE to get k matches.
     """CREATE MACRO knn(tbl, q, k, metric := 'cosine') AS TABLE
-        SELECT *, knn_distance(z, q, metric) AS distance FROM query_table(tbl)
+        SELECT *, knn_distance(z, knn_query(q, metric), metric) AS distance
+        FROM query_table(tbl)
         ORDER BY distance, item_id LIMIT k""",
     # k nearest neighbours of one item of the table, the item itself left out.
     """CREATE MACRO knn_item(tbl, item, k, metric := 'cosine') AS TABLE
-        SELECT t.*, knn_distance(t.z, coalesce(
+        SELECT t.*, knn_distance(t.z, knn_query(coalesce(
             (SELECT s.z FROM query_table(tbl) s WHERE s.item_id = item),
-            error('item_id ' || item || ' is not in ' || tbl)), metric) AS distance
+            error('item_id ' || item || ' is not in ' || tbl)), metric), metric) AS distance
         FROM query_table(tbl) t WHERE t.item_id <> item
         ORDER BY distance, t.item_id LIMIT k""",
     # k nearest rows for each row (query_id, vector) of a query table, in one scan. min_by
     # keeps only ids (packing structs costs a third of the time); the k winners' distances
     # are recomputed after.
     """CREATE MACRO knn_batch(tbl, queries, k, metric := 'cosine') AS TABLE
-        WITH __knn_q AS (SELECT query_id, vector::FLOAT[] AS vector FROM query_table(queries)),
+        WITH __knn_q AS (
+            SELECT query_id, knn_query(vector, metric) AS vector FROM query_table(queries)),
         __knn_top AS (
             SELECT q.query_id, min_by(t.item_id, knn_distance(t.z, q.vector, metric), k) AS ids
             FROM __knn_q q, query_table(tbl) t GROUP BY q.query_id),
@@ -86,14 +117,20 @@ MACROS = (
         ORDER BY h.query_id, h.rank""",
     # Unit vector of a direction 'name@v' (or the latest 'name'), as FLOAT[].
     """CREATE MACRO direction(dir_ref) AS coalesce(
-        (SELECT dv.vector FROM direction_vectors dv WHERE dv.ref = dir_ref),
+        (SELECT dv.vector FROM direction_vectors dv
+         WHERE dv.ref = dir_ref OR (dv.name = dir_ref AND dv.latest)),
         error('unknown direction ''' || dir_ref || '''; list them with '
               || 'SELECT ref FROM direction_vectors'))""",
     # Signed length of z along a direction (directions are stored with unit norm).
     "CREATE MACRO project(z, dir_ref) AS list_dot_product(z::FLOAT[], direction(dir_ref))",
-    # The edit z + strength * v of the edit flows, as FLOAT[].
-    """CREATE MACRO edit(z, dir_ref, strength) AS list_transform(
-        list_zip(z::FLOAT[], direction(dir_ref)), lambda p: (p[1] + strength * p[2])::FLOAT)""",
+    # The edit z + strength * v of the edit flows, as FLOAT[] (list_zip would pad a z of
+    # another length with NULLs, so lengths are checked first).
+    """CREATE MACRO edit(z, dir_ref, strength) AS CASE
+        WHEN len(z::FLOAT[]) <> len(direction(dir_ref)) THEN error(
+            'edit: z has ' || len(z::FLOAT[]) || ' values but direction ''' || dir_ref
+            || ''' has d=' || len(direction(dir_ref)) || '; edit latents of the same model')
+        ELSE list_transform(list_zip(z::FLOAT[], direction(dir_ref)),
+                            lambda p: (p[1] + strength * p[2])::FLOAT) END""",
     # log N(z; 0, I) = -|z|^2/2 - d/2 log(2 pi).
     """CREATE MACRO log_prior(z) AS
         -0.5 * list_inner_product(z::FLOAT[], z::FLOAT[]) - 0.5 * len(z) * ln(2 * pi())""",
@@ -138,12 +175,17 @@ def connect(
     tables instead of views: loaded once, then every query on the connection skips Parquet.
     """
     con = duckdb.connect(":memory:")
+    # Spills go to a folder of our own, not DuckDB's default ./.tmp in the caller's working
+    # directory; DuckDB creates it on the first spill and removes it when the connection closes.
+    spill = os.path.join(tempfile.gettempdir(), f"latentops-sql-{os.getpid()}-{uuid.uuid4().hex}")
+    con.execute("SET temp_directory = ?", [spill])
     if memory_limit:
         try:
             con.execute("SET memory_limit = ?", [memory_limit])
         except duckdb.Error as exc:
             raise InvalidInputError(
-                f"memory_limit={memory_limit!r} is not a size DuckDB understands ({exc}); "
+                f"memory_limit={memory_limit!r} is not a size DuckDB understands "
+                f"({_one_line(str(exc))}); "
                 "pass e.g. '2GB' or '500MB'"
             ) from None
     con.execute("CREATE SCHEMA IF NOT EXISTS latents")
@@ -157,7 +199,11 @@ def connect(
             for c in data.schema.names
         )
         kind = "TABLE" if view in materialize else "VIEW"
-        con.execute(f"CREATE {kind} {target} AS SELECT {cols} FROM {arrow_name}")
+        try:  # a TABLE reads every data file now
+            con.execute(f"CREATE {kind} {target} AS SELECT {cols} FROM {arrow_name}")
+        except duckdb.Error as exc:
+            con.close()
+            raise _query_error(exc, None) from None
         if kind == "TABLE":
             con.unregister(arrow_name)
     con.execute(_DIRECTIONS if "directions" in sources else _NO_DIRECTIONS)
@@ -226,6 +272,116 @@ def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
         )
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """Return ``timeout`` if it is None or a finite number of seconds > 0."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (math.isfinite(timeout) and timeout > 0)
+    ):
+        raise InvalidInputError(
+            f"timeout={timeout!r} must be a finite number of seconds > 0, e.g. 30; "
+            "leave it out for no timeout"
+        )
+    return float(timeout)
+
+
+def _query_error(exc: BaseException, timeout: float | None) -> LatentOpsError:
+    """The LatentOpsError for a failed query (DuckDB raises its own classes before the first
+    batch, and an OSError carrying DuckDB's message while batches stream)."""
+    text = str(exc)
+    if isinstance(exc, duckdb.InterruptException) or text.startswith("INTERRUPT Error"):
+        return QueryTimeoutError(
+            f"query interrupted after timeout={timeout} s; narrow it (WHERE, LIMIT) "
+            "or raise the timeout (--timeout)"
+        )
+    if isinstance(exc, duckdb.PermissionException) or text.startswith("Permission Error"):
+        return InvalidInputError(
+            f"SQL failed: store SQL cannot read or write files, load extensions or change "
+            f"settings ({_one_line(text)}); query the store's views instead (SHOW ALL TABLES "
+            "lists them)"
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException) or text.startswith("Out of Memory Error"):
+        return InvalidInputError(
+            f"query ran out of memory under the connection's memory limit "
+            f"({_one_line(text).partition(' Possible solutions')[0]}); narrow it or raise "
+            "--memory-limit"
+        )
+    missing = _MISSING_FILE.search(text)
+    if missing:
+        path = next(g for g in missing.groups() if g)
+        return CorruptArtifactError(
+            f"SQL failed: data file {path} of the store is missing; run "
+            "`latentops tables check` to see which table it belongs to and how to repair it"
+        )
+    return InvalidInputError(f"SQL failed: {_one_line(text)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@contextmanager
+def _deadline(con: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator[None]:
+    """Interrupt ``con`` after ``timeout`` seconds (DuckDB has no per-query timeout)."""
+    timer = threading.Timer(timeout, con.interrupt) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer:
+            timer.cancel()
+
+
+def _checked_batches(
+    reader: pa.RecordBatchReader, timeout: float | None
+) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, with a failure while streaming turned into a LatentOpsError."""
+    batches = iter(reader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (duckdb.Error, OSError) as exc:
+            raise _query_error(exc, timeout) from None
+        yield batch
+
+
+@contextmanager
+def stream_user_query(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any] | None = None,
+    *,
+    timeout: float | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    """Check ``query`` is read-only, run it, and yield (schema, batches) as DuckDB makes them.
+
+    The result never sits in memory whole, so the connection's memory limit bounds a query
+    and its result together; ``timeout`` covers running and streaming.
+    """
+    timeout = check_timeout(timeout)
+    check_read_only(con, query)
+    with _deadline(con, timeout):
+        try:
+            result = con.sql(query, params=list(params) if params else None)
+            # only statements without a result set have none, and check_read_only refuses those
+            reader = (
+                result.to_arrow_reader(batch_rows)
+                if result is not None
+                else pa.RecordBatchReader.from_batches(pa.schema([]), [])
+            )
+        except duckdb.Error as exc:
+            raise _query_error(exc, timeout) from None
+        yield reader.schema, _checked_batches(reader, timeout)
+
+
 def run_query(
     con: duckdb.DuckDBPyConnection,
     query: str,
@@ -233,40 +389,14 @@ def run_query(
     *,
     timeout: float | None = None,
 ) -> pa.Table:
-    """Execute a (checked) query and return Arrow, turning DuckDB errors into LatentOpsError.
-
-    DuckDB has no per-query timeout, so a timer thread interrupts the connection.
-    """
-    if timeout is not None and not timeout > 0:
-        raise InvalidInputError(f"timeout={timeout!r} must be a positive number of seconds")
-    timer = threading.Timer(timeout, con.interrupt) if timeout else None
-    if timer:
-        timer.daemon = True
-        timer.start()
-    try:
-        result = con.sql(query, params=list(params) if params else None)
-        # only statements without a result set have none, and check_read_only refuses those
-        return result.to_arrow_table() if result is not None else pa.table({})
-    except duckdb.InterruptException:
-        raise QueryTimeoutError(
-            f"query interrupted after timeout={timeout} s; narrow it (WHERE, LIMIT) "
-            "or raise the timeout (--timeout)"
-        ) from None
-    except duckdb.PermissionException as exc:
-        raise InvalidInputError(
-            f"SQL failed: store SQL cannot read or write files, load extensions or change "
-            f"settings ({exc}); query the store's views instead (SHOW ALL TABLES lists them)"
-        ) from None
-    except duckdb.OutOfMemoryException as exc:
-        raise InvalidInputError(
-            f"query ran out of memory under the connection's memory limit ({exc}); "
-            "narrow it or raise --memory-limit"
-        ) from None
-    except duckdb.Error as exc:
-        raise InvalidInputError(f"SQL failed: {exc}") from None
-    finally:
-        if timer:
-            timer.cancel()
+    """Execute a (checked) query and return Arrow, turning DuckDB errors into LatentOpsError."""
+    timeout = check_timeout(timeout)
+    with _deadline(con, timeout):
+        try:
+            result = con.sql(query, params=list(params) if params else None)
+            return result.to_arrow_table() if result is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise _query_error(exc, timeout) from None
 
 
 def run_user_query(
@@ -281,7 +411,40 @@ def run_user_query(
     return run_query(con, query, params, timeout=timeout)
 
 
+def check_condition(con: duckdb.DuckDBPyConnection, where: str) -> str:
+    """Return ``where`` if it parses as exactly one SQL expression (no clauses, statements)."""
+    parsed = json.loads(
+        con.execute("SELECT json_serialize_sql(?)", [f"SELECT {where}\n"]).fetchall()[0][0]
+    )
+    statements = parsed.get("statements") or []
+    node = statements[0]["node"] if len(statements) == 1 else {}
+    select_list = node.get("select_list") or []
+    one_expression = (
+        node.get("type") == "SELECT_NODE"
+        and len(select_list) == 1
+        and select_list[0].get("class") != "STAR"
+        and not select_list[0].get("alias")
+        and (node.get("from_table") or {}).get("type") == "EMPTY"
+        and not any(node.get(k) for k in ("where_clause", "having", "qualify", "sample"))
+        and not any(node.get(k) for k in ("modifiers", "group_expressions", "group_sets"))
+        and not (node.get("cte_map") or {}).get("map")
+    )
+    example = 'e.g. "shape = 2 AND scale > 3"'
+    if parsed.get("error"):
+        raise InvalidInputError(
+            f"--where {where!r} does not parse ({_one_line(parsed.get('error_message', ''))}); "
+            f"pass one condition on the table's columns, {example}"
+        )
+    if not one_expression:
+        raise InvalidInputError(
+            f"--where {where!r} must be one condition on the table's columns (no clauses, "
+            f"aliases or further statements), {example}"
+        )
+    return where
+
+
 def filter_ids_query(view: str, where: str) -> str:
-    """SELECT the item_ids of a (validated) latent view that match a user WHERE clause."""
+    """SELECT the item_ids of a latent view that match a (check_condition-ed) WHERE clause."""
     schema, _, table = view.rpartition(".")
-    return f'SELECT item_id FROM "{schema}"."{table}" WHERE ({where})'
+    # the newline ends a trailing -- comment before the closing parenthesis
+    return f'SELECT item_id FROM "{schema}"."{table}" WHERE (\n{where}\n)'

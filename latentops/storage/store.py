@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+import shlex
+import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from latentops.errors import InvalidInputError, NotFoundError
+from latentops.errors import (
+    CorruptArtifactError,
+    CorruptTableWarning,
+    InvalidInputError,
+    LatentOpsError,
+    NotFoundError,
+)
 from latentops.refs import check_name
-from latentops.storage import _delta, knn, sql
+from latentops.storage import _delta, sql
 from latentops.storage._location import Location
 from latentops.storage.catalog import DirectionCatalog
+from latentops.storage.edits import EditsTable
+from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
+from latentops.storage.scores import ScoresTable
+from latentops.storage.snapshot import Snapshot, load_snapshot
 
 MARKER = "latentops.json"
 FORMAT = 1
@@ -32,6 +44,9 @@ class Store:
         self.root = Location.of(root)
         self.models = ModelRegistry(self.root)
         self.directions = DirectionCatalog(self.root)
+        self.judges = JudgeRegistry(self.root)
+        self.edits = EditsTable(str(self.root / "edits"))
+        self.scores = ScoresTable(str(self.root / "scores"))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -48,15 +63,11 @@ class Store:
                 f"store path {root} is a file, not a directory; pass a directory with --store"
             )
         if marker.exists():
-            try:
-                meta = json.loads(marker.read_text())
-            except json.JSONDecodeError as exc:
+            fmt = _marker_format(marker)
+            if fmt != FORMAT:
                 raise InvalidInputError(
-                    f"{marker} is corrupt ({exc}); restore it or remove it"
-                ) from exc
-            if meta.get("format") != FORMAT:
-                raise InvalidInputError(
-                    f"{root} has store format {meta.get('format')}, expected {FORMAT}"
+                    f"{root} has store format {fmt}, expected {FORMAT}; open it with the "
+                    "latentops version that wrote it"
                 )
             return cls(root)
         # a racing creator's temporary marker does not make the folder "someone else's"
@@ -66,8 +77,10 @@ class Store:
                 "pick an empty or new directory"
             )
         if not create:
+            where = shlex.quote(str(root))
             raise NotFoundError(
-                f"no latentops store at {root}; create one by running a command with --store {root}"
+                f"no latentops store at {root}; check --store / LATENTOPS_STORE, or create "
+                f"one with `latentops train --store {where}` or `latentops demo --store {where}`"
             )
         marker.write_text(json.dumps({"format": FORMAT}))
         return cls(root)
@@ -123,16 +136,19 @@ class Store:
                 raise NotFoundError(
                     f"cannot materialize {sorted(unknown)}: latent tables are {names or 'none'}"
                 )
-        sources: dict[str, tuple[Any, int | None]] = {}
-        for name in names:
-            table = self.latents(name)
-            delta = _delta.open_table(table.uri)
-            sources[f"latents.{name}"] = (_delta.dataset(delta), int(_delta.card_of(delta)["d"]))
-        for name in TOP_TABLES:
-            uri = self.table_uri(name)
-            if _delta.exists(uri):
-                sources[name] = (_delta.dataset(_delta.open_table(uri)), None)
         views = {f"latents.{n}" for n in keep}
+        sources: dict[str, tuple[Any, int | None]] = {}
+        tables = [(f"latents.{n}", self.latents(n).uri) for n in names]
+        tables += [(n, self.table_uri(n)) for n in TOP_TABLES if _delta.exists(self.table_uri(n))]
+        for view, uri in tables:
+            try:
+                sources[view] = _view_source(uri, latent=view.startswith("latents."))
+            except LatentOpsError as exc:
+                if view in views and materialize is not True:
+                    raise
+                # one unreadable table must not take SQL over the rest of the store down
+                views.discard(view)
+                warnings.warn(f"left out view {view}: {exc}", CorruptTableWarning, stacklevel=2)
         con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
         if read_only:
             sql.lock_down(con)
@@ -149,7 +165,8 @@ class Store:
         """Run a read-only SQL query over the store and return an Arrow table.
 
         ``timeout`` (seconds) interrupts a long query with QueryTimeoutError; ``memory_limit``
-        (e.g. '2GB') caps DuckDB's memory for it.
+        (e.g. '2GB') caps DuckDB's memory for it. The result comes back whole: for results
+        larger than memory, stream them with ``sql.stream_user_query(store.connect(), q)``.
         """
         con = self.connect(memory_limit=memory_limit)
         try:
@@ -157,27 +174,46 @@ class Store:
         finally:
             con.close()
 
+    def snapshot(self, table: str, version: int | None = None) -> Snapshot:
+        """Latent table ``table`` as of ``version`` (default: now), pinned and in memory."""
+        return load_snapshot(self.latent_table(table), version)
+
     def knn(
-        self,
-        table: str,
-        vector: Any = None,
-        *,
-        item_id: int | Sequence[int] | None = None,
-        k: int = 10,
-        metric: str = "cosine",
-        where: str | None = None,
-        index: str | None = None,
-        version: int | None = None,
+        self, table: str, vector: Any = None, *, version: int | None = None, **query: Any
     ) -> pa.Table:
-        """k nearest neighbours in latent table ``table`` (exact unless ``index``): knn.search."""
-        return knn.search(
-            self,
-            table,
-            vector,
-            item_id=item_id,
-            k=k,
-            metric=metric,
-            where=where,
-            index=index,
-            version=version,
+        """k nearest neighbours in ``table`` as of ``version``: see ``storage.search.search``."""
+        from latentops.storage.search import search  # here: faiss loads only for a search
+
+        return search(self.root, self.snapshot(table, version), vector, **query)
+
+
+def _marker_format(marker: Location) -> Any:
+    """The ``format`` a store marker file declares (CorruptArtifactError if it is not one)."""
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, LatentOpsError):  # S3 access errors say what to check themselves
+            raise
+        meta, why = None, f"{type(exc).__name__}: {exc}"
+    else:
+        why = f"it holds {type(meta).__name__} {json.dumps(meta)[:80]}"
+    if not isinstance(meta, dict):
+        raise CorruptArtifactError(
+            f"{marker} is not a latentops store marker ({why}); it must be a file holding "
+            f'{{"format": {FORMAT}}}: restore it from a backup or rewrite it with that text'
         )
+    return meta.get("format")
+
+
+def _view_source(uri: str, *, latent: bool) -> tuple[Any, int | None]:
+    """(Arrow dataset, d) of the table at ``uri`` for a SQL view (d only for latent tables)."""
+    delta = _delta.open_table(uri)
+    if not latent:
+        return _delta.dataset(delta), None
+    d = _delta.card_of(delta).get("d")
+    if not isinstance(d, int) or d < 1:
+        raise CorruptArtifactError(
+            f"latent table {uri} has no latent dimension d in its card (got {d!r}); see how to "
+            "repair it with `latentops tables check`"
+        )
+    return _delta.dataset(delta), d

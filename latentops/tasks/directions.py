@@ -20,7 +20,8 @@ from latentops.directions import (
 from latentops.errors import InvalidInputError
 from latentops.storage import DirectionLineage, Store
 from latentops.storage.latents import factor_columns, z_matrix
-from latentops.tasks._common import current_run_id, load_model
+from latentops.storage.resources import load_model
+from latentops.tasks._common import current_run_id
 
 UNSUPERVISED = ("pca", "sefa")
 
@@ -45,7 +46,7 @@ def _register(
     label_spec: dict[str, Any] | None,
     parent: str | None = None,
 ) -> str:
-    others = store.directions.latest_for_model(card["model"])
+    others = store.directions.latest(card["model"])
     others = {k: v for k, v in others.items() if k.partition("@")[0] != name and v.d == direction.d}
     if others:
         cosines = {f"cos/{k}": v for k, v in entanglement(direction, others).items()}

@@ -12,13 +12,8 @@ from latentops.data import prefetch
 from latentops.models import encode_batches, parse_batch_size, pick_device
 from latentops.storage import Lineage, Store
 from latentops.storage.latents import build_rows, latent_schema
-from latentops.tasks._common import (
-    current_run_id,
-    load_model,
-    open_dataset,
-    resolve_batch_size,
-    retry_unless_bad_input,
-)
+from latentops.storage.resources import load_model, resolve_batch_size
+from latentops.tasks._common import RETRY, current_run_id, open_dataset
 
 
 @task(cache_policy=NO_CACHE)
@@ -44,12 +39,7 @@ def choose_batch_size(store_path: str, model: str, device: str | None) -> int:
     return batch
 
 
-@task(
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=retry_unless_bad_input,
-)
+@task(cache_policy=NO_CACHE, **RETRY)
 def encode_chunk(
     store_path: str,
     table: str,

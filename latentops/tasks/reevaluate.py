@@ -11,15 +11,12 @@ from prefect.cache_policies import NO_CACHE
 
 from latentops.errors import LatentOpsError, VersionConflictError
 from latentops.storage import Store, StoreAccessError
-from latentops.storage.judges import JudgeRegistry
-from latentops.storage.scores import ScoresTable
-from latentops.tasks.edit import pin_snapshot, resolve_directions
-from latentops.tasks.evaluate import check_evaluation
+from latentops.tasks._common import check_evaluation
 
 
 def _scored_by(store: Store, judge_ref: str) -> set[str]:
     """Direction refs that already have edit scores from ``judge_ref``."""
-    scores = ScoresTable(store.table_uri("scores")).read(kind="edit")
+    scores = store.scores.read(kind="edit")
     mine = scores.filter(pc.equal(scores["judge"], judge_ref))
     return {d for d in mine["direction"].to_pylist() if d is not None}
 
@@ -33,7 +30,7 @@ def plan_reevaluate(store_path: str, judge: str) -> dict[str, Any]:
     with the reason instead of failing the run for every other direction.
     """
     store = Store.open(store_path)
-    judge_ref = JudgeRegistry(store.root).card(judge)["ref"]  # NotFoundError names judges
+    judge_ref = store.judges.card(judge)["ref"]  # NotFoundError names judges
     latest: dict[str, dict[str, Any]] = {}
     for row in store.directions.list().to_pylist():
         if row["version"] > latest.get(row["name"], {"version": 0})["version"]:
@@ -50,9 +47,10 @@ def plan_reevaluate(store_path: str, judge: str) -> dict[str, Any]:
             skipped.append({"ref": ref, "reason": "not fitted on a latent table"})
             continue
         try:
-            snap, card = pin_snapshot(store, table, version)
-            resolve_directions(store, [ref], card, table)
-            check_evaluation(store, card, judge_ref, [ref], None)
+            snap = store.snapshot(table, version)
+            snap.select()  # an empty table version has nothing to score
+            store.directions.pin([ref], snap)
+            check_evaluation(store, snap.card, judge_ref, [ref], None)
         except (StoreAccessError, VersionConflictError):
             raise  # transient: retry the run rather than skip the version for good
         except LatentOpsError as exc:

@@ -11,7 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from latentops.errors import InvalidInputError, LatentOpsError
 from latentops.report import ReportData, ReportOptions, gather, render_report
 from latentops.storage import Location, Store
-from latentops.tasks._common import load_model, open_dataset
+from latentops.storage.models import trained_on
+from latentops.storage.resources import load_model
+from latentops.tasks._common import open_dataset
 
 REPORT_FILE = "report.html"
 
@@ -26,9 +28,7 @@ def dataset_images(data: ReportData) -> dict[int, np.ndarray] | None:
     if data.table is None or len(ids) == 0:
         return None
     try:
-        dataset = open_dataset(
-            data.model["dataset"], data.model.get("train", {}).get("dataset_options", {})
-        )
+        dataset = open_dataset(*trained_on(data.model))
     except (LatentOpsError, TypeError):  # imported tables, or options this dataset refuses
         return None
     if dataset.fingerprint != data.dataset_fingerprint or len(dataset.x_shape) != 3:

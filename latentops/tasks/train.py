@@ -11,6 +11,7 @@ import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from latentops._progress import progress_bar
 from latentops.models import TrainConfig, build_model, pick_device, train_autoencoder
 from latentops.storage import Store
 from latentops.tasks._common import current_run_id, open_dataset
@@ -37,8 +38,12 @@ def train_model(
     model_params: dict[str, Any],
     train_config: dict[str, Any],
     device: str | None = None,
+    progress: bool = False,
 ) -> str:
-    """Train ``arch`` on ``dataset`` and register it as the next version of ``name``."""
+    """Train ``arch`` on ``dataset`` and register it as the next version of ``name``.
+
+    ``progress`` shows a bar of optimiser steps with the epoch and the latest loss.
+    """
     store = Store.open(store_path)
     data = open_dataset(dataset, dataset_options)
     model = build_model(arch, **_model_config(arch, data.x_shape, model_params))
@@ -51,13 +56,25 @@ def train_model(
             yield batch.x
 
     logger = get_run_logger()
+    steps_per_epoch = -(-len(ids) // cfg.batch_size)
+    done = 0
 
-    def log_epoch(metrics: dict[str, Any]) -> None:
-        logger.info("train %s: %s", name, {k: round(float(v), 5) for k, v in metrics.items()})
+    with progress_bar(f"train {name}", cfg.epochs * steps_per_epoch, progress) as bar:
 
-    result = train_autoencoder(
-        model, epoch_batches, cfg, device=pick_device(device), on_step=log_epoch
-    )
+        def log_epoch(metrics: dict[str, Any]) -> None:
+            nonlocal done
+            logger.info("train %s: %s", name, {k: round(float(v), 5) for k, v in metrics.items()})
+            step = int(metrics["step"])
+            bar.advance(
+                step - done,
+                f"train {name} epoch {int(metrics['epoch']) + 1}/{cfg.epochs} "
+                f"loss {metrics['loss']:.4g}",
+            )
+            done = step
+
+        result = train_autoencoder(
+            model, epoch_batches, cfg, device=pick_device(device), on_step=log_epoch
+        )
     ref = store.models.register(
         name,
         model.cpu(),

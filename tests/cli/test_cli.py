@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from latentops.cli import main
+from latentops.storage import Store
 
 
 def _run(capsys, *argv):
@@ -34,6 +35,7 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_latentops_error_exits_1_with_one_line_and_no_traceback(capsys, tmp_path):
+    Store.open(tmp_path / "s")
     code, _, err = _run(capsys, "directions", "show", "smile@3", "--store", str(tmp_path / "s"))
     assert code == 1
     assert "error:" in err and "smile" in err
@@ -55,6 +57,7 @@ def test_debug_shows_the_exception(tmp_path):
 
 
 def test_ok_command_exits_0(capsys, tmp_path):
+    Store.open(tmp_path / "s")
     code, out, _ = _run(capsys, "models", "list", "--store", str(tmp_path / "s"))
     assert code == 0
 
@@ -71,6 +74,7 @@ def test_judges_group_lists_its_commands_and_an_empty_registry(capsys, tmp_path)
     assert code == 0 and all(c in out for c in ("train", "list", "show"))
     code, out, _ = _run(capsys, "judges", "train", "--help")
     assert code == 0 and "Example" in out and "--image-size" in out
+    Store.open(tmp_path / "s")
     code, out, _ = _run(capsys, "judges", "list", "--store", str(tmp_path / "s"))
     assert code == 0 and "judges" in out
     code, _, err = _run(capsys, "judges", "show", "nope@1", "--store", str(tmp_path / "s"))
@@ -88,3 +92,25 @@ def test_evaluate_and_serve_take_runner_and_judge_options(capsys, tmp_path):
         *("-t", "t", "-d", "v", "-j", "j", "--runner", "spark", "--store", str(tmp_path / "s")),
     )
     assert code == 1 and "spark" in err and "thread, dask" in err
+
+
+def test_directions_list_shows_the_knn_probe_beside_the_linear_one(capsys, tmp_path, monkeypatch):
+    import numpy as np
+
+    from latentops.cli._common import console
+    from latentops.directions import fit_direction
+    from latentops.storage import Store
+    from latentops.storage.catalog import DirectionLineage
+
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0, 1.9 * np.pi, 2000)  # a label laid on an arc: curved, not linear
+    z = np.c_[np.cos(theta), np.sin(theta), 0.3 * rng.standard_normal((2000, 2))]
+    arc = fit_direction(z.astype(np.float32), theta, "ridge", label="angle")
+    store = Store.open(tmp_path / "s")
+    store.directions.register("angle", arc, DirectionLineage())
+    monkeypatch.setattr(console, "width", 240)  # a wide terminal: one line per direction
+    code, out, _ = _run(capsys, "directions", "list", "--store", str(store.root))
+    assert code == 0
+    row = next(line for line in out.splitlines() if "angle@1" in line)
+    assert f"{arc.metrics['linear_r2']:.3f}" in row and f"{arc.metrics['knn_r2']:.3f}" in row
+    assert "encoded, but not linearly" in row

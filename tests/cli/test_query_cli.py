@@ -234,3 +234,124 @@ def test_codebook_of_a_table_without_a_registered_vq_model_exits_1(filled, capsy
     with pytest.raises(SystemExit) as exc:
         main(["tables", "codebook", "toy", "--store", str(filled[0].root)])
     assert exc.value.code == 1 and "vae" in capsys.readouterr().err
+
+
+def test_query_results_print_literally_not_as_markup(filled):
+    store = filled[0]
+    query = "SELECT '[/x]' AS \"[red]a\", '[b]x[/b] [link=http://e.vil]ok[/link]' AS b"
+    out = _run("sql", query, "-s", str(store.root))
+    assert "[/x]" in out and "[red]a" in out
+    assert "[b]x[/b] [link=http://e.vil]ok[/link]" in out and "\x1b]8;" not in out
+
+
+def test_the_prompt_survives_markup_and_bad_queries(filled):
+    store = filled[0]
+    session = (
+        "SELECT '[/x]' AS a;\nSELECT error('[b]boom[/b]');\nSELECT nope;\n"
+        "SELECT 'infinity'::DATE AS d;\nSELECT '[red]still[/red] here' AS b;\n"
+    )
+    result = CliRunner().invoke(app, ["sql", "-s", str(store.root)], input=session)
+    assert result.exit_code == 0, result.output
+    assert "[/x]" in result.stdout and "[red]still[/red] here" in result.stdout
+    assert "[b]boom[/b]" in result.output and "nope" in result.output
+    assert "value out of range" in result.stdout  # a date Python cannot hold, shown as text
+    banner = " ".join(result.stdout.partition("latentops>")[0].split())
+    assert "direction_vectors, edits, scores." in banner and "runs" not in banner
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["sql", "SELECT [1, 2] AS l", "-f", "csv"], 1, "CSV cannot"),
+        (["sql", "SELECT ['infinity'::DATE] AS l"], 1, "Python cannot represent"),
+        (["sql", "SELECT 1", "--timeout", "inf"], 1, "timeout=inf must be a finite"),
+        (["sql", "SELECT 1", "--timeout", "nan"], 1, "timeout=nan must be a finite"),
+        (["sql", "SELECT 1", "--timeout", "0"], 1, "timeout=0.0 must be a finite"),
+        (["sql", "SELECT 1", "-f", "xml"], 2, "unknown --format"),
+        (["search", "-t", "toy", "--item", "100", "--version", "0"], 1, "not in latent table"),
+        (["search", "-t", "toy", "--item", "100", "--version", "7"], 1, "versions 0..1"),
+        (
+            ["search", "-t", "toy", "--item", "100", "-w", "1=1) UNION ALL SELECT 1 WHERE (1"],
+            1,
+            "does not parse",
+        ),
+        (["search", "-t", "toy", "--item", "100", "-w", "scale > 1 LIMIT 1"], 1, "one condition"),
+    ],
+)
+def test_bad_query_inputs_exit_with_one_line(filled, capsys, args, code, message):
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--store", str(filled[0].root)])
+    err = capsys.readouterr().err
+    assert exc.value.code == code and message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_infinite_dates_are_printed_not_crashed(filled):
+    out = json.loads(
+        _run("sql", "SELECT 'infinity'::DATE AS d, 1 AS n", "-f", "json", "-s", str(filled[0].root))
+    )
+    assert out[0]["n"] == 1 and "2147483647" in out[0]["d"]
+
+
+def test_search_vector_file_holding_an_object_exits_1(filled, tmp_path, capsys):
+    bad = tmp_path / "q.json"
+    bad.write_text('{"a": 1}')
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "-t", "toy", "--vector", str(bad), "--store", str(filled[0].root)])
+    assert exc.value.code == 1 and "is not a vector file" in " ".join(
+        capsys.readouterr().err.split()
+    )
+
+
+def test_streamed_outputs_and_no_partial_file_on_failure(filled, tmp_path):
+    store = filled[0]
+    q = "SELECT range AS i, range % 7 AS m FROM range(200000)"
+    for fmt in ("csv", "json", "parquet"):
+        target = tmp_path / f"out.{fmt}"
+        _run("sql", q, "-f", fmt, "-o", str(target), "-s", str(store.root))
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(target.read_text())))
+        elif fmt == "json":
+            rows = json.loads(target.read_text())
+        else:
+            rows = pq.read_table(target).to_pylist()
+        assert len(rows) == 200_000 and int(rows[-1]["i"]) == 199_999
+    assert _run("sql", "SELECT 1 AS a WHERE false", "-f", "csv", "-s", str(store.root)) == '"a"\n'
+    assert (
+        json.loads(_run("sql", "SELECT 1 AS a WHERE false", "-f", "json", "-s", str(store.root)))
+        == []
+    )
+    failing = (
+        "SELECT CASE WHEN range = 150000 THEN error('late') ELSE range END AS i FROM range(200000)"
+    )
+    target = tmp_path / "failed.parquet"
+    result = CliRunner().invoke(
+        app, ["sql", failing, "-f", "parquet", "-o", str(target), "-s", str(store.root)]
+    )
+    assert result.exit_code == 1 and not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".failed")] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tables"],
+        ["tables", "check"],
+        ["tables", "show", "toy"],
+        ["sql", "SELECT 1"],
+        ["search", "-t", "toy", "--item", "1"],
+        ["index", "list"],
+        ["directions", "list"],
+        ["models", "list"],
+        ["judges", "list"],
+    ],
+)
+def test_read_commands_do_not_create_a_store(tmp_path, capsys, args):
+    missing = tmp_path / "typo-store"
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--store", str(missing)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        exc.value.code == 1 and "no latentops store at" in err and "latentops train --store" in err
+    )
+    assert not missing.exists()

@@ -56,14 +56,30 @@ def test_mean_diff_recovers_class_mean_gap(two_classes) -> None:
 @pytest.mark.parametrize("method", ["logistic", "linear_svm"])
 def test_linear_classifiers_recover_bayes_normal(method: str, covariance, two_classes) -> None:
     z, t, delta = two_classes
-    direction = fit_direction(z, t, method)
+    direction = fit_direction(z, t, method, form="filter")
     assert _cos(direction.vector, np.linalg.solve(covariance, delta)) >= 0.99
+    assert direction.form == "filter"
+
+
+@pytest.mark.parametrize("method", ["logistic", "linear_svm"])
+def test_pattern_of_the_bayes_normal_is_the_class_mean_gap(method: str, covariance, two_classes):
+    """Haufe et al.: the pattern Cov(z) S^-1 delta of the discriminant is delta itself."""
+    z, t, delta = two_classes
+    direction = fit_direction(z, t, method)  # form="pattern" is the default for edits
+    assert direction.form == "pattern"
+    assert _cos(direction.vector, delta) >= 0.99
+    # the filter is kept for probing, and the linear probe score is the filter's
+    assert _cos(direction.filter, np.linalg.solve(covariance, delta)) >= 0.99
+    probe = fit_direction(z, t, method, form="filter").metrics["accuracy"]
+    assert direction.metrics["linear_accuracy"] == pytest.approx(probe)
+    # strength 1 is one std of the data's projection on the vector
+    assert direction.std == pytest.approx(float(np.std(z @ direction.vector)), rel=0.02)
 
 
 def test_bayes_normal_separates_better_than_mean_gap(two_classes) -> None:
     z, t, _ = two_classes
     auc_md = fit_direction(z, t, "mean_diff").metrics["auc"]
-    auc_lr = fit_direction(z, t, "logistic").metrics["auc"]
+    auc_lr = fit_direction(z, t, "logistic", form="filter").metrics["auc"]
     assert auc_lr > auc_md + 0.02  # the discriminant is the better 1-D separator here
 
 
@@ -73,8 +89,11 @@ def test_ridge_recovers_regression_weights_not_correlation(covariance: np.ndarra
     w = rng.standard_normal(D)
     assert _cos(w, covariance @ w) < 0.9
     y = z @ w + 0.5 * rng.standard_normal(z.shape[0])
-    direction = fit_direction(z.astype(np.float32), y, "ridge")
+    direction = fit_direction(z.astype(np.float32), y, "ridge", form="filter")
     assert _cos(direction.vector, w) >= 0.99
+    pattern = fit_direction(z.astype(np.float32), y, "ridge")
+    assert _cos(pattern.vector, covariance @ w) >= 0.99  # where y varies in the data
+    assert pattern.metrics["linear_r2"] == pytest.approx(direction.metrics["r2_ridge"])
     # R² of y on the projection: var(z·w) / (var(z·w) + 0.25)
     signal = float(w @ covariance @ w)
     assert direction.metrics["r2"] == pytest.approx(signal / (signal + 0.25), abs=0.01)

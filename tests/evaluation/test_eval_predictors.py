@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from latentops.errors import InvalidInputError
 from latentops.evaluation import (
+    UNLEARNABLE,
     AttributePredictor,
     PredictorConfig,
     evaluate_predictor,
+    judge_factors,
     train_predictor,
 )
 
@@ -127,3 +130,29 @@ def test_predictor_trains_and_predicts_on_cuda():
     cpu_model = AttributePredictor(CONFIG)
     cpu_model.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
     torch.testing.assert_close(cpu_model.predict(images)["y"], on_gpu["y"].cpu(), atol=1e-4, rtol=0)
+
+
+def test_heads_are_weighted_by_their_chance_loss_and_weights_round_trip():
+    config = PredictorConfig(factor_sizes={"shape": 3, "pos_x": 32}, loss_weights={"pos_x": 0.5})
+    assert config.weights == pytest.approx({"shape": 1 / np.log(3), "pos_x": 0.5})
+    assert PredictorConfig(**json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(InvalidInputError, match="loss_weights entries"):
+        PredictorConfig(factor_sizes={"shape": 3}, loss_weights={"colour": 1.0})
+
+
+def test_judge_factors_leave_out_the_unlearnable_orientation_head():
+    sizes = {"shape": 3, "scale": 6, "orientation": 40, "pos_x": 32, "pos_y": 32, "c": 1}
+    assert judge_factors(sizes) == {"shape": 3, "scale": 6, "pos_x": 32, "pos_y": 32}
+    assert "symmetry" in UNLEARNABLE["orientation"]
+
+
+def test_grid_factors_are_also_scored_within_one_step():
+    config = PredictorConfig(image_size=16, factor_sizes={"x": 8, "s": 3}, width=4, feature_dim=8)
+    model = AttributePredictor(config)
+    images = torch.zeros(5, 1, 16, 16)
+    guess = model(images)["x"].argmax(dim=1)  # (5,) the same guess for every blank image
+    x = torch.clamp(guess + torch.tensor([0, 1, -1, 3, 5]), 0, 7)
+    acc = evaluate_predictor(model, [(images, {"x": x, "s": torch.zeros(5, dtype=torch.long)})])
+    assert set(acc) == {"x", "s", "x_within_1"}  # 3-way s is categorical: no within-1 score
+    assert acc["x"] == pytest.approx(float((x == guess).float().mean()))
+    assert acc["x_within_1"] == pytest.approx(float(((x - guess).abs() <= 1).float().mean()))

@@ -188,3 +188,21 @@ def test_calibrate_strength_out_of_range_names_the_reachable_range():
         calibrate_strength(np.zeros(9), responses, 0.1)
     with pytest.raises(InvalidInputError, match=r"must be \(S, N\) with S=9"):
         calibrate_strength(S, responses.T, 0.1)
+
+
+def test_weak_semantics_flags_an_encoded_label_the_edit_does_not_move():
+    from latentops.evaluation import weak_semantics
+
+    s = np.linspace(-3, 3, 5)
+    rng = np.random.default_rng(0)
+    flat = 2.0 + 0.05 * rng.standard_normal((5, 16))  # the judge sees no change
+    strong = s[:, None] * 0.8 + 2.0 + 0.05 * rng.standard_normal((5, 16))  # ~5 class steps
+    weak = weak_semantics(0.9, s, flat)
+    assert weak["weak_semantics"] == 1.0 and weak["judged_change"] < 0.1
+    ok = weak_semantics(0.9, s, strong)
+    assert ok["weak_semantics"] == 0.0 and ok["item_spearman_median"] == 1.0
+    assert ok["judged_change"] == pytest.approx(4.8, abs=0.1)
+    # a label the latents do not encode makes no claim to be weak: that is a probe failure
+    assert weak_semantics(0.2, s, flat)["weak_semantics"] == 0.0
+    with pytest.raises(InvalidInputError, match="probe_score=nan"):
+        weak_semantics(float("nan"), s, flat)

@@ -24,7 +24,7 @@ def _dask_runner(cluster):
 
 def _loads_per_worker(cluster) -> dict[str, tuple[int, int]]:
     def cache_info() -> tuple[int, int]:
-        from latentops.tasks._common import _load
+        from latentops.storage.resources import _load
 
         info = _load.cache_info()
         return info.hits, info.misses

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from latentops.errors import InvalidInputError
+from latentops.evaluation import finish_scorecard, merge_parts
 from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.evaluate import evaluate_flow, train_judge_flow
 from latentops.storage import Store
 from latentops.storage.scores import ScoresTable
-from latentops.tasks._scorecard import finish_scorecard, merge_parts
 from latentops.tasks.evaluate import score_chunk, write_scorecard
 
 OPTS = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset
@@ -57,8 +57,7 @@ def _rows(root: str, run_id: str) -> dict[tuple, dict]:
 
 def _load_counts(cluster) -> dict[str, dict[str, tuple[int, int]]]:
     def cache_info() -> dict[str, tuple[int, int]]:
-        from latentops.tasks.edit import _decoder
-        from latentops.tasks.evaluate import _judge
+        from latentops.storage.resources import _decoder, _judge
 
         return {
             name: (info.hits, info.misses)

@@ -235,6 +235,6 @@ def test_cli_edit_and_bad_usage(edit_store, capsys):
     )
     assert code == 0 and "9 new direction edits" in out and _edits(edit_store).num_rows == 9
     code, _, err = _cli(capsys, "edit", "-t", "t", "--store", root)
-    assert code == 1 and "--direction" in err
+    assert code == 2 and "--direction" in err  # a usage error
     code, _, err = _cli(capsys, "interpolate", "-t", "t", "--pair", "1-2", "--store", root)
     assert code == 1 and "A,B" in err

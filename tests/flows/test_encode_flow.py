@@ -50,7 +50,7 @@ def test_encode_round_trip_matches_model(model_store):
 
 def test_auto_batch_size_gives_the_same_latents_as_a_fixed_one(model_store):
     from latentops.models import fit_batch_size
-    from latentops.tasks._common import _fitted_batch
+    from latentops.storage.resources import _fitted_batch
 
     root = str(model_store.root)
     opts = {**SMALL, "n_items": 600}

@@ -8,11 +8,11 @@ from prefect import flow
 
 from latentops.directions import fit_direction, parse_label
 from latentops.errors import NotFoundError
+from latentops.flows.caching import InputVersions, input_versions_key
 from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.refit import refit_flow
 from latentops.storage.latents import factor_columns, z_matrix
-from latentops.tasks._common import InputVersions, input_versions_key
 from latentops.tasks.directions import fit_and_register
 
 OPTS = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from latentops.data import DSprites
 from latentops.errors import InvalidInputError, UnsupportedOperationError
 from latentops.models import TrainConfig, TrainResult, build_model, train_autoencoder
+from latentops.models.train import _objective, lr_at
 
 DS = DSprites(32, n_items=384, seed=7)
 TRAIN = [b.x for b in DS.batches(32)]  # 12 batches of (32, 1, 32, 32)
@@ -36,7 +39,8 @@ def _held_out_recon(model) -> float:
 def test_reconstruction_loss_drops_in_a_few_epochs(arch):
     model = build_model(arch, **SMALL[arch])
     before = _held_out_recon(model)
-    result = train_autoencoder(model, _shuffled, TrainConfig(epochs=3, lr=2e-3), device="cpu")
+    cfg = TrainConfig(epochs=3, lr=2e-3, warmup_steps=0, schedule="constant")  # 36 steps only
+    result = train_autoencoder(model, _shuffled, cfg, device="cpu")
     after = _held_out_recon(model)
     assert isinstance(result, TrainResult) and result.steps == 36 and result.device == "cpu"
     assert [h["epoch"] for h in result.history] == [0, 1, 2]
@@ -141,3 +145,85 @@ def test_grad_clip_is_applied():
     # Adam is invariant to a constant gradient scale, not to per-step clipping factors
     assert torch.equal(run(None), run(None))
     assert not torch.equal(run(None), run(1e-3))
+
+
+def _collapsed_dims(model, x: torch.Tensor) -> int:
+    """Dims whose mean KL(q(z|x) || N(0, 1)) over x is under 0.01 nats: unused by the code."""
+    with torch.no_grad():
+        st = model.encode_stats(x)
+    kl = (0.5 * (st.z.square() + st.logvar.exp() - 1.0 - st.logvar)).mean(0)  # (d,)
+    return int((kl < 0.01).sum())
+
+
+def test_defaults_leave_the_mean_image_plateau_without_collapsing_dims():
+    """A short run with the defaults keeps the code alive; the old init collapses it."""
+    torch.set_num_threads(1)  # small and single-threaded: seconds on a shared CPU
+    data = DSprites(32, n_items=1024, seed=7)
+    batches = [b.x for b in data.batches(16)]
+    held_out = next(DSprites(32, n_items=256, seed=8).batches(256)).x
+
+    def run(model_kw: dict, train_kw: dict) -> int:
+        model = build_model("vae", widths=[16, 16, 32], fc_width=64, latent_dim=10, **model_kw)
+        cfg = TrainConfig(epochs=4, **train_kw)
+        train_autoencoder(model, lambda e: batches, cfg, device="cpu")
+        return _collapsed_dims(model, held_out)
+
+    assert run({}, {}) <= 2  # logvar bias -5, warm-up + cosine lr
+    # logvar near 0 and a constant lr: the posterior sits on the prior while the decoder
+    # learns the mean image, and nearly every dimension collapses
+    assert run({"logvar_bias": 0.0}, {"schedule": "constant", "warmup_steps": 0}) >= 6
+
+
+def test_lr_schedule_warms_up_then_follows_a_cosine():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10)
+    assert lr_at(cfg, 0, None) == pytest.approx(1e-4) and lr_at(cfg, 9, None) == 1e-3
+    assert lr_at(cfg, 50, None) == 1e-3  # the run's length is not known yet
+    assert lr_at(cfg, 10, 110) == pytest.approx(1e-3)
+    assert lr_at(cfg, 60, 110) == pytest.approx(5e-4)
+    assert lr_at(cfg, 110, 110) == pytest.approx(0.0, abs=1e-12)
+    flat = TrainConfig(lr=1e-3, warmup_steps=0, schedule="constant")
+    assert lr_at(flat, 0, None) == lr_at(flat, 500, 600) == 1e-3
+
+
+def test_kl_warm_up_ramps_the_regulariser_in():
+    model = build_model("vae", **SMALL["vae"])
+    x = TRAIN[0]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.loss(x)
+    cfg = TrainConfig(reg_warmup_steps=4)
+    assert float(_objective(out, cfg, 1)) == pytest.approx(float(out.recon + 0.5 * out.reg))
+    assert float(_objective(out, cfg, 4)) == pytest.approx(float(out.loss))
+
+
+def test_vae_posterior_log_variance_starts_low():
+    model = build_model("vae", **SMALL["vae"])
+    with torch.no_grad():
+        logvar = model.encode_stats(TRAIN[0]).logvar
+    assert float(logvar.mean()) == pytest.approx(-5.0, abs=0.5)
+    with pytest.raises(InvalidInputError, match="logvar_bias=30"):
+        build_model("vae", logvar_bias=30)
+
+
+def test_reference_recipe_expands_to_the_published_protocol():
+    from latentops.models.recipes import get_recipe
+
+    recipe = get_recipe("dsprites-reference")
+    runs = recipe.runs(737_280)  # the full dSprites grid: 11,520 steps per epoch at batch 64
+    assert len(runs) == 6 * 3 and len({r["name"] for r in runs}) == 18
+    first = runs[0]
+    assert first["train_config"]["epochs"] == 27  # ceil(300k / 11,520): at least 300k steps
+    assert first["train_config"] | {"epochs": 0} == {
+        "epochs": 0,
+        "batch_size": 64,
+        "lr": 1e-4,
+        "seed": 0,
+        "schedule": "constant",
+        "warmup_steps": 0,
+    }
+    # every spec builds: the model and train configs accept it as it is
+    build_model("vae", image_size=64, **first["model_params"])
+    TrainConfig(**first["train_config"])
+    assert json.loads(json.dumps(recipe.protocol()))["betas"] == [1, 2, 4, 6, 8, 16]
+    with pytest.raises(InvalidInputError, match="unknown recipe 'nope'"):
+        get_recipe("nope")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from latentops.report import NOT_COMPUTED, SECTION_IDS, fmt
-from latentops.report.queries import cosine_matrix
+from latentops.report.queries import direction_cosines as cosine_matrix
 from tests.report._page import parse, rows
 
 
@@ -73,6 +73,10 @@ def test_table_numbers_equal_store_queries(report_store, bare_report):
     assert printed["heart@1"]["held-out metric"] == "AUC"
     assert printed["heart@1"]["value"] == fmt(heart.metrics["auc"])
     assert printed["scale@1"]["value"] == fmt(scale.metrics["r2"])
+    # the linear and k-NN probes side by side
+    assert printed["scale@1"]["linear probe"] == fmt(scale.metrics["linear_r2"])
+    assert printed["scale@1"]["kNN probe"] == fmt(scale.metrics["knn_r2"])
+    assert printed["heart@1"]["kNN probe"] == fmt(heart.metrics["knn_accuracy"])
     assert printed["heart@1"]["fitted on"] == f"t@{report_store.latent_table('t').version}"
 
     # per-dimension std / KL against numpy over the stored z and z_logvar

@@ -13,6 +13,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from latentops.errors import InvalidInputError
+from latentops.flows.artifacts import (
+    artifact_key,
+    jsonable,
+    markdown_table,
+    publish_link,
+    publish_markdown,
+    publish_summary,
+)
 from latentops.report import Figure, Note, ReportOptions, Section, Table, fmt, render_page
 from latentops.report.html import Tiles, png_data_uri
 from latentops.report.images import (
@@ -22,14 +30,6 @@ from latentops.report.images import (
     project_2d,
     tile_png,
     traversal_images,
-)
-from latentops.tasks.artifacts import (
-    artifact_key,
-    jsonable,
-    markdown_table,
-    publish_link,
-    publish_markdown,
-    publish_summary,
 )
 
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 from latentops.storage import Lineage, ann
-from latentops.storage.knn import load_snapshot
 from latentops.storage.latents import build_rows, latent_schema
+from latentops.storage.snapshot import load_snapshot
 
 SHAPES = np.array(["square", "ellipse", "heart"])
 
@@ -121,6 +121,10 @@ def test_filter_with_fewer_than_k_matches_returns_all_of_them(big):
     "where, match",
     [
         ("1 = 1); DROP VIEW directions; SELECT (1", "one condition"),
+        ("1 = 1) UNION ALL SELECT item_id FROM latents.toy WHERE (1", "does not parse"),
+        ("scale > 1 ORDER BY item_id LIMIT 1", "must be one condition"),
+        ("scale > 1 AS keep", "must be one condition"),
+        ("scale, shape", "must be one condition"),
         ("nope > 1", "nope"),
         ("shape = ", "does not parse"),
         ("item_id IN (SELECT item_id FROM read_csv('/etc/passwd'))", "cannot read or write files"),

@@ -18,8 +18,8 @@ from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundEr
 from latentops.models import build_model
 from latentops.storage import DirectionLineage, Lineage, Location, Store, StoreAccessError, ann
 from latentops.storage._location import storage_options_for
-from latentops.storage.knn import load_snapshot
 from latentops.storage.latents import build_rows, latent_schema, z_matrix
+from latentops.storage.snapshot import load_snapshot
 
 LINEAGE = Lineage("vae@1", "ab" * 32, "toy", "f" * 64, "run-1")
 CARD = {"kind": "latents", "d": 4, "model": "vae@1", "space": "mu"}
@@ -63,7 +63,7 @@ def test_open_creates_reopens_and_refuses_a_foreign_prefix(s3_bucket):
     with pytest.raises(InvalidInputError, match="not a latentops store"):
         Store.open(f"s3://{s3_bucket}/other")
     boto3.client("s3").put_object(Bucket=s3_bucket, Key="bad/latentops.json", Body=b"{nope")
-    with pytest.raises(InvalidInputError, match="corrupt"):
+    with pytest.raises(CorruptArtifactError, match="is not a latentops store marker"):
         Store.open(f"s3://{s3_bucket}/bad")
 
 
@@ -215,3 +215,24 @@ def test_concurrent_writers_on_s3_stay_exactly_once(s3_bucket):
     ids = Store.open(uri).latents("shared").item_ids()
     assert len(ids) == len(np.unique(ids)) == 500 and sum(inserted) == 500
     assert sorted(versions) == [1, 2, 3, 4]
+
+
+def test_check_finds_a_lost_object_and_repair_drops_its_rows(s3_bucket):
+    from latentops.storage import check
+
+    store = Store.open(f"s3://{s3_bucket}/store")
+    _write(store.latents("toy"), range(20))
+    _write(store.latents("toy"), range(20, 30), seed=1)
+    assert [(c.table, c.problem, c.rows) for c in check.check_store(store)] == [
+        ("latents/toy", None, 30)
+    ]
+    lost = next(k for k in _objects(s3_bucket) if k.endswith(".parquet"))
+    boto3.client("s3").delete_object(Bucket=s3_bucket, Key=lost)
+    found = check.check_table(store, "latents/toy")
+    assert found.problem.startswith("1 of 2 data files are missing")
+    assert f"latentops tables repair latents/toy --store s3://{s3_bucket}/store" in found.repair
+    assert check.repair(store, "latents/toy") == 1
+    fixed = check.check_table(store, "latents/toy")
+    assert fixed.problem is None and fixed.rows in (10, 20) and fixed.version == found.version + 1
+    assert check.repair(store, "latents/toy") == 0  # nothing missing: no new version
+    assert store.latents("toy").version == fixed.version

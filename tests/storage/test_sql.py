@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -14,9 +16,14 @@ import torch
 from deltalake import write_deltalake
 
 from latentops.directions import Direction
-from latentops.errors import InvalidInputError, NotFoundError
+from latentops.errors import (
+    CorruptArtifactError,
+    CorruptTableWarning,
+    InvalidInputError,
+    NotFoundError,
+)
 from latentops.latent import log_prior
-from latentops.storage import DirectionLineage, Lineage
+from latentops.storage import DirectionLineage, Lineage, sql
 from latentops.storage.latents import build_rows, latent_schema
 from latentops.storage.sql import QueryTimeoutError
 
@@ -354,3 +361,138 @@ def test_codebook_usage_needs_a_vq_model(store):
     table.insert(build_rows(schema, np.arange(3), z, {}, Lineage(str(ref), "", "toy", "")), None)
     with pytest.raises(UnsupportedOperationError, match="has no codebook"):
         reports.codebook_usage(store, "plain")
+
+
+@pytest.mark.parametrize(
+    "query, match",
+    [
+        ("SELECT * FROM knn('latents.toy', NULL, 3)", "query vector is NULL"),
+        ("SELECT * FROM knn('latents.toy', [1, 0, 0, 0, 'nan'::FLOAT, 0], 3)", "NaN or inf"),
+        ("SELECT * FROM knn('latents.toy', [1, NULL, 0, 0, 0, 0], 3)", "NULL, NaN or inf"),
+        ("SELECT * FROM knn('latents.toy', [0, 0, 0, 0, 0, 0], 3)", "zero query vector"),
+        ("SELECT * FROM knn('latents.toy', [1, 2, 3], 3, metric := 'l2')", "dimensions must be"),
+        (
+            "WITH q AS (SELECT 1 AS query_id, [1, 'inf'::FLOAT, 0, 0, 0, 0] AS vector) "
+            "SELECT * FROM knn_batch('latents.toy', 'q', 3)",
+            "NaN or inf",
+        ),
+        ("SELECT edit([1, 2, 3], 'smile@1', 1.0) AS e", "z has 3 values but direction 'smile@1'"),
+        ("SELECT edit(z[1:3], 'smile', 1.0) FROM latents.toy", "has d=6"),
+    ],
+)
+def test_macros_refuse_bad_query_vectors(toy, query, match):
+    with pytest.raises(InvalidInputError, match=match):
+        toy[0].sql(query)
+
+
+def test_zero_query_is_fine_for_l2_and_ip(toy):
+    store, ids, z, _, _ = toy
+    out = store.sql("SELECT item_id FROM knn('latents.toy', [0, 0, 0, 0, 0, 0], 3, metric := 'l2')")
+    assert out["item_id"].to_pylist() == _top(np.linalg.norm(z, axis=1), 3, ids)
+
+
+def test_direction_vectors_lists_each_version_once(toy):
+    out = toy[0].sql("SELECT ref, name, version, latest FROM direction_vectors ORDER BY ref")
+    assert out.to_pylist() == [
+        {"ref": "smile@1", "name": "smile", "version": 1, "latest": False},
+        {"ref": "smile@2", "name": "smile", "version": 2, "latest": True},
+    ]
+
+
+@pytest.mark.parametrize("timeout", [math.inf, math.nan, -1.0, 0])
+def test_timeout_must_be_finite_and_positive(toy, timeout):
+    with pytest.raises(InvalidInputError, match="finite number of seconds > 0"):
+        toy[0].sql("SELECT 1", timeout=timeout)
+
+
+def test_streamed_result_equals_the_whole_one_and_spills_outside_the_cwd(
+    toy, tmp_path, monkeypatch
+):
+    """Batches stream under a small memory limit; spills go to a latentops folder, removed."""
+    store = toy[0]
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    monkeypatch.chdir(tmp_path)
+    query = "SELECT range AS i, hash(range) AS h FROM range(1500000) ORDER BY h"
+    con = store.connect(memory_limit="40MB")
+    try:
+        with sql.stream_user_query(con, query, batch_rows=100_000) as (schema, batches):
+            first = next(batches)
+            spills = [p.name for p in spill_root.iterdir()]
+            rest = list(batches)
+    finally:
+        con.close()
+    streamed = pa.Table.from_batches([first, *rest], schema)
+    assert first.num_rows <= 100_000 and streamed.num_rows == 1_500_000
+    assert pc.all(pc.less_equal(streamed["h"][:-1], streamed["h"][1:])).as_py()  # still ordered
+    assert len(spills) == 1 and spills[0].startswith("latentops-sql-")
+    assert not (tmp_path / ".tmp").exists() and list(spill_root.iterdir()) == []
+
+
+def test_streaming_errors_are_latentops_errors(toy):
+    store = toy[0]
+    con = store.connect()
+    try:
+        failing = (
+            "SELECT CASE WHEN range = 200000 THEN error('row ' || range) END FROM range(300000)"
+        )
+        with pytest.raises(InvalidInputError, match="row 200000"):
+            with sql.stream_user_query(con, failing, batch_rows=1000) as (_, batches):
+                for _ in batches:
+                    pass
+        endless = "SELECT range FROM range(100000000000)"
+        with pytest.raises(QueryTimeoutError, match="timeout=0.3"):
+            with sql.stream_user_query(con, endless, timeout=0.3) as (_, batches):
+                for _ in batches:
+                    pass
+    finally:
+        con.close()
+
+
+def _truncate_last_commit(table_dir: Path) -> None:
+    last = sorted((table_dir / "_delta_log").glob("*.json"))[-1]
+    text = last.read_text()
+    last.write_text(text[: len(text) // 2])
+
+
+def test_a_corrupt_table_is_left_out_of_the_views_with_a_warning(toy):
+    store = toy[0]
+    _add_table(store, "broken")
+    _truncate_last_commit(Path(store.root.path) / "latents" / "broken")
+    with pytest.warns(CorruptTableWarning, match="left out view latents.broken") as caught:
+        out = store.sql("SELECT count(*) AS n FROM latents.toy")
+    assert out["n"].to_pylist() == [N] and len(caught) == 1
+    assert "Truncated record" in str(caught[0].message) and "\n" not in str(caught[0].message)
+    with pytest.warns(CorruptTableWarning), pytest.raises(InvalidInputError, match="broken"):
+        store.sql("SELECT * FROM latents.broken")
+    with pytest.raises(CorruptArtifactError, match="cannot be read as a Delta table"):
+        store.connect(materialize=["broken"])
+    with pytest.warns(CorruptTableWarning, match="latents.broken"):
+        con = store.connect(materialize=True)  # every readable table
+    try:
+        assert con.sql("SELECT count(*) FROM latents.toy").fetchall() == [(N,)]
+    finally:
+        con.close()
+
+
+def _add_table(store, name, n=30, d=D):
+    ids = np.arange(n, dtype=np.int64)
+    z = np.random.default_rng(3).normal(size=(n, d)).astype(np.float32)
+    schema = latent_schema({}, with_logvar=False)
+    table = store.latents(name)
+    table.ensure(schema, {"kind": "latents", "d": d, "model": "vae@1"}, None)
+    table.insert(build_rows(schema, ids, z, {}, Lineage("vae@1", "", "toy", "")), None)
+    return table
+
+
+def test_a_missing_data_file_fails_only_queries_that_read_it(toy):
+    store = toy[0]
+    _add_table(store, "holey")
+    for f in (Path(store.root.path) / "latents" / "holey").glob("*.parquet"):
+        f.unlink()
+    assert store.sql("SELECT count(*) AS n FROM latents.toy")["n"].to_pylist() == [N]
+    with pytest.raises(CorruptArtifactError, match="is missing; run `latentops tables check`"):
+        store.sql("SELECT count(*) FROM latents.holey")
+    with pytest.raises(CorruptArtifactError, match="lists a data file that is missing"):
+        store.latents("holey").item_ids()

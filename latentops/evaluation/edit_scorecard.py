@@ -1,6 +1,7 @@
-"""The streaming edit scorecard behind the evaluate tasks (pure torch + evaluation maths, no IO).
+"""The streaming edit scorecard: one direction's edits decoded and judged (pure, no IO).
 
-``Scorecard.add`` edits a batch of items at every strength, decodes them, runs the judge
+``Scorecard.add`` edits a batch of items at every strength, decodes them (through the
+``decode`` callable it is given, so this layer never loads a model), runs the judge
 once per decoded image and keeps only small accumulators (responses (S, N), feature
 moments, pixel-change sums), so images are never held for more than one batch.
 ``part()`` hands those accumulators over as a picklable :class:`Part`; parts of consecutive
@@ -10,7 +11,7 @@ item runs (chunks scored on different workers) merge with :func:`merge_parts`, a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,7 @@ import torch
 
 from latentops.directions import parse_label
 from latentops.errors import InvalidInputError, NotFoundError
-from latentops.evaluation import (
-    AttributePredictor,
+from latentops.evaluation.edit_metrics import (
     calibrate_strength,
     dose_response,
     frechet_distance_from_stats,
@@ -29,11 +29,25 @@ from latentops.evaluation import (
     path_length,
     prior_plausibility,
 )
+from latentops.evaluation.predictors import AttributePredictor
 from latentops.latent import direction_traversal, log_prior
-from latentops.models import Autoencoder
-from latentops.models.device import autocast
 
 Values = dict[tuple[str, float | None], tuple[float, str, dict[str, Any]]]
+Codec = Callable[[torch.Tensor], torch.Tensor]  # latents (M, d) <-> images (M, C, H, W)
+
+
+def check_judge(
+    judge_card: dict[str, Any], model_card: dict[str, Any], x_shape: tuple[int, ...]
+) -> None:
+    """Refuse a judge trained on another dataset or image geometry than the model's outputs."""
+    cfg = judge_card["config"]
+    want = (cfg["in_channels"], cfg["image_size"], cfg["image_size"])
+    if judge_card["dataset"] != model_card["dataset"] or tuple(x_shape) != want:
+        raise InvalidInputError(
+            f"judge {judge_card['ref']} scores {judge_card['dataset']} images of shape {want} "
+            f"but {model_card['ref']} decodes {model_card['dataset']} images of shape "
+            f"{tuple(x_shape)}; train a judge on that data (latentops judges train)"
+        )
 
 
 def resolve_target(
@@ -137,8 +151,8 @@ class Scorecard:
     def __init__(
         self,
         judged: Judged,
-        net: Autoencoder,
-        dev: torch.device,
+        decode: Codec,
+        encode: Codec,
         grid: np.ndarray,
         v: np.ndarray,
         *,
@@ -147,7 +161,9 @@ class Scorecard:
         seed: int,
         offset: int = 0,
     ) -> None:
-        self.judged, self.net, self.dev, self.grid = judged, net, dev, grid  # grid (S,)
+        self.judged, self.grid = judged, grid  # grid (S,)
+        # decode: z (M, d) on any device -> float32 images on the model's device; encode back
+        self.decode, self.encode = decode, encode
         self.u = torch.from_numpy(v / np.linalg.norm(v)).float()  # (d,)
         zero = np.flatnonzero(grid == 0.0)
         self.base = int(zero[0]) if len(zero) else None  # strength 0 doubles as the baseline
@@ -177,10 +193,6 @@ class Scorecard:
         self.ppl: list[np.ndarray] = []  # (2, n, f) feature pairs
         self.n = 0
 
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), autocast(self.dev):
-            return self.net.decode(z.to(self.dev)).float()  # (M, C, H, W)
-
     def add(self, z: np.ndarray, x_real: torch.Tensor) -> None:
         """Edit z (B, d) at every strength, decode, judge; accumulate (x_real (B, C, H, W))."""
         S, B = len(self.grid), z.shape[0]
@@ -189,10 +201,10 @@ class Scorecard:
         lat = ze.reshape(S * B, -1)
         if self.base is None:  # no strength 0 in the grid: decode the unedited latents too
             lat = torch.cat([lat, zt])
-        x = self._decode(lat)  # (S*B [+B], C, H, W)
+        x = self.decode(lat)  # (S*B [+B], C, H, W)
         b0 = (S if self.base is None else self.base) * B
         base = slice(b0, b0 + B)  # rows of the unedited decodes
-        x_real = x_real.to(self.dev)
+        x_real = x_real.to(x.device)
         feats, expected, resp = self.judged(torch.cat([x, x_real]))  # one judge pass
         xs, xb = x[: S * B].view(S, B, *x.shape[1:]), x[base]  # (S, B, C, H, W), (B, C, H, W)
         self.resp.append(resp[: S * B].reshape(S, B))
@@ -224,12 +236,12 @@ class Scorecard:
             return
         t = torch.from_numpy(self.ppl_t[first : first + k]).float()[:, None]  # (k, 1)
         za = z[:k] + t * self.u  # (k, d)
-        x = self._decode(torch.cat([za, za + self.ppl_eps * self.u]))  # (2k, C, H, W)
+        x = self.decode(torch.cat([za, za + self.ppl_eps * self.u]))  # (2k, C, H, W)
         self.ppl.append(self.judged(x)[0].reshape(2, k, -1))
         S = len(self.grid)
         with torch.inference_mode():  # decode -> encode: where the edit lands in latent space
             images = torch.cat([xs[:, :k].reshape(S * k, *xs.shape[2:]), xb[:k]])
-            zc = self.net.encode(images).float().cpu().view(S + 1, k, -1)  # (S+1, k, d)
+            zc = self.encode(images).float().cpu().view(S + 1, k, -1)  # (S+1, k, d)
         dz = zc[:S] - zc[S:]  # (S, k, d) re-encoded edit minus re-encoded unedited decode
         on = dz @ self.u  # (S, k) change along the direction
         self.sums["on"] += on.sum(1).numpy()

@@ -1,4 +1,4 @@
-"""Edit scorecard primitives: pure functions over judge-model outputs and features.
+"""Edit metrics: pure functions over judge-model outputs and features (the scorecard's maths).
 
 Conventions: ``strengths`` is an (S,) grid of edit strengths; ``responses`` (S, N) holds a
 judge's prediction for each of N items edited at each strength. Inputs may be NumPy arrays
@@ -267,3 +267,28 @@ def calibrate_strength(strengths: ArrayLike, responses: ArrayLike, target_delta:
                 if best is None or abs(c) < abs(best):
                     best = float(c)
     return float(best)
+
+
+WEAK_PROBE_MIN = 0.7  # held-out probe score (R², accuracy) above which a label counts as encoded
+WEAK_CHANGE_MAX = 0.5  # judged change over the whole grid below this (judge units): weak
+WEAK_SPEARMAN_MAX = 0.5  # or a median per-item Spearman below this: no reliable trend
+
+
+def weak_semantics(
+    probe_score: float, strengths: ArrayLike, responses: ArrayLike
+) -> dict[str, float]:
+    """Flag "weak semantics": the latents encode the label (a high probe score) but editing
+    along the direction barely moves what the judge sees (the chapter's third failure mode).
+
+    ``responses`` (S, N) are the judge's predictions of the direction's own label, e.g. the
+    expected class index, so the change is in class steps. Returns the flag (1.0 / 0.0), the
+    mean judged change between the extreme strengths and the median per-item Spearman.
+    """
+    if not np.isfinite(probe_score):
+        raise InvalidInputError(f"probe_score={probe_score!r} must be a finite held-out score")
+    s, r = _strength_grid(strengths, responses)
+    m = r.mean(axis=1)  # (S,)
+    change = float(abs(m[np.argmax(s)] - m[np.argmin(s)]))
+    rho = float(np.median(_rank_corr(s, r)))
+    weak = probe_score >= WEAK_PROBE_MIN and (change < WEAK_CHANGE_MAX or rho < WEAK_SPEARMAN_MAX)
+    return {"weak_semantics": float(weak), "judged_change": change, "item_spearman_median": rho}
