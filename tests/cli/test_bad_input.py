@@ -7,7 +7,6 @@ Table versions are read straight from the ``_delta_log`` folders, not through la
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -44,21 +43,14 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def cli_store(tmp_path_factory):
+def cli_store(tmp_path_factory, cli_env):
     """A store with a seeded vae@1, its latent table, a direction and an imported table."""
     from latentops.models import build_model
     from latentops.storage import Store
 
     base = tmp_path_factory.mktemp("bad-input")
     root = base / "store"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LATENTOPS_"))},
-        "LATENTOPS_STORE": str(root),
-        "LATENTOPS_HOME": str(base / "home"),
-        "PREFECT_HOME": str(base / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
+    env = {**cli_env, "LATENTOPS_STORE": str(root), "COLUMNS": "80"}
     torch.manual_seed(0)
     store = Store.open(root)
     store.models.register(
