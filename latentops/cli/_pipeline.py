@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,7 @@ def demo(
     _show_demo_scores(summary)
     elapsed = time.perf_counter() - started
     report = summary["report"]["path"] if summary["report"] else "not written"
+    store_arg = shlex.quote(str(summary["store"]))
     console.print(
         f"\n[green]done in {elapsed:.0f} s[/green]: "
         + escape(
@@ -307,11 +309,12 @@ def demo(
         + f"report: [bold]{escape(str(report))}[/bold]\n"
         + escape(
             "next:\n"
-            f"  latentops directions list --store {summary['store']}\n"
-            f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {summary['store']}\n"
-            f"  latentops sql --store {summary['store']} "
+            f"  latentops directions list --store {store_arg}\n"
+            f"  latentops evaluate --run {summary['evaluation']['run_id']} --store {store_arg}\n"
+            f"  latentops sql --store {store_arg} "
             f'"SELECT shape, count(*) FROM latents.{summary["table"]} GROUP BY shape"'
-        )
+        ),
+        soft_wrap=True,  # hints stay one line each, whatever the terminal width, to copy as printed
     )
 
 

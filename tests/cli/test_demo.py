@@ -1,13 +1,22 @@
-"""The demo's edits judged from pixels alone (no learned judge): position by the centroid,
-scale by the covered area, on the thumbnails the demo stores in its edits table."""
+"""``latentops demo`` as a user runs it: its edits judged from pixels alone (no learned judge:
+position by the centroid, scale by the covered area, on the thumbnails the demo stores in its
+edits table), and every ``latentops ...`` hint it prints runs as printed."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from latentops.storage import Store
 from latentops.storage.edits import png_array
+
+BIN = Path(sys.executable).parent
+HINT = re.compile(r"(?:^|[\s`])(latentops [a-z][a-z-]*(?=[\s`]|$)[^`\n]*)", re.M)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -38,13 +47,34 @@ def test_pixel_judge_reads_a_drawn_square() -> None:
     assert got["pos_x"] == pytest.approx(23.5 / 31) and got["pos_y"] == pytest.approx(7.5 / 31)
 
 
-@pytest.mark.slow
-def test_demo_position_and_scale_edits_move_what_the_pixels_show(prefect_harness, tmp_path):
-    from latentops.flows.pipeline import pipeline_flow
+def _run(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", line],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=900,
+    )
 
-    summary = pipeline_flow(store=str(tmp_path / "store"), report=False)
+
+@pytest.fixture(scope="module")
+def demo(cli_env, tmp_path_factory):
+    """One ``latentops demo`` in an empty directory: (completed process, cwd, env)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    env = {**cli_env, "PATH": f"{BIN}:{cli_env.get('PATH', '')}"}
+    result = _run("latentops demo --store ./demo-store", env, cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result, cwd, env
+
+
+@pytest.mark.slow
+def test_demo_position_and_scale_edits_move_what_the_pixels_show(demo):
+    _, cwd, _ = demo
     rows = (
-        Store.open(summary["store"])
+        Store.open(cwd / "demo-store", create=False)
         .sql("SELECT direction, item_id, strength, png FROM edits WHERE direction IS NOT NULL")
         .to_pylist()
     )
@@ -52,6 +82,7 @@ def test_demo_position_and_scale_edits_move_what_the_pixels_show(prefect_harness
         mine = [r for r in rows if r["direction"].startswith(f"{attribute}-ridge@")]
         strengths = np.array(sorted({r["strength"] for r in mine}))  # (S,)
         items = sorted({r["item_id"] for r in mine})
+        assert len(strengths) >= 5 and len(items) >= 8, (attribute, strengths, len(items))
         where = {(r["item_id"], r["strength"]): r["png"] for r in mine}
         images = np.stack(  # (N, S, H, W)
             [
@@ -65,3 +96,14 @@ def test_demo_position_and_scale_edits_move_what_the_pixels_show(prefect_harness
         if attribute == "scale":
             area = judged.mean(axis=0)  # (S,)
             assert area[-1] >= 1.3 * area[0], area
+
+
+@pytest.mark.slow
+def test_demo_hints_run_as_printed(demo):
+    result, cwd, env = demo
+    hints = [h.strip() for h in HINT.findall(result.stdout)]
+    assert len(hints) >= 3, result.stdout[-3000:]
+    for hint in hints:
+        ran = _run(hint, env, cwd)
+        assert ran.returncode == 0, f"{hint!r} exited {ran.returncode}:\n{ran.stderr[-3000:]}"
+        assert "Traceback" not in ran.stderr, ran.stderr[-3000:]
