@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from latentops.directions._metrics import r2_score
 from latentops.directions._pattern import INACTIVE_WARN
@@ -40,6 +39,8 @@ def knn_score(
     k = min(K_NEIGHBOURS, fit_rows.shape[0])
     if k < 1 or hold_rows.shape[0] == 0:
         return math.nan
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor  # seconds: fits only
+
     zf, zh = z[fit_rows].astype(np.float64), z[hold_rows].astype(np.float64)
     if classify:
         model = KNeighborsClassifier(k).fit(zf, y[fit_rows])

@@ -17,14 +17,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latentops import __version__
-from latentops.directions import Direction
 from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
 from latentops.refs import Ref, check_name, parse_ref
 from latentops.storage import _delta, _versioned
 from latentops.storage._location import Location
 
 if TYPE_CHECKING:
+    from latentops.directions import Direction
     from latentops.storage.snapshot import Snapshot
+
+
+def _direction(card: dict[str, Any], vector: np.ndarray) -> Direction:
+    """A Direction from its card and vector; latentops.directions imports scipy (seconds), so
+    only commands that read vectors pay for it, not every store open."""
+    from latentops.directions import Direction
+
+    return Direction.from_card(card, vector)
+
 
 SCHEMA = pa.schema(
     [
@@ -158,7 +167,7 @@ class DirectionCatalog:
     def get(self, ref: str | Ref) -> tuple[Direction, DirectionLineage, Ref]:
         """Load a direction with its lineage and pinned reference."""
         row = self.row(ref)
-        direction = Direction.from_card(
+        direction = _direction(
             json.loads(row["card_json"]), np.asarray(row["vector"], dtype=np.float32)
         )
         return direction, _row_to_lineage(row), Ref(row["name"], row["version"])
@@ -205,7 +214,7 @@ class DirectionCatalog:
             if row["version"] > latest.get(row["name"], {"version": 0})["version"]:
                 latest[row["name"]] = row
         return {
-            f"{r['name']}@{r['version']}": Direction.from_card(
+            f"{r['name']}@{r['version']}": _direction(
                 json.loads(r["card_json"]), np.asarray(r["vector"], np.float32)
             )
             for r in latest.values()
@@ -244,7 +253,7 @@ class DirectionCatalog:
         if "card" not in meta:
             raise InvalidInputError(f"{path} has no direction card in its metadata")
         try:
-            direction = Direction.from_card(json.loads(meta["card"]), vector)
+            direction = _direction(json.loads(meta["card"]), vector)
             origin = json.loads(meta.get("lineage", "{}"))
             lineage = DirectionLineage(
                 space=origin.get("space") or "imported",

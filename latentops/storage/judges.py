@@ -9,14 +9,16 @@ the model it judges. Weights share the store's content-addressed ``checkpoints/`
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import torch
 
-from latentops.evaluation import AttributePredictor, PredictorConfig
 from latentops.refs import Ref
 from latentops.storage._registry import CheckpointRegistry
+
+if TYPE_CHECKING:  # evaluation imports sklearn (seconds): only loading a judge pays for it
+    from latentops.evaluation import AttributePredictor
 
 KIND = "attribute_predictor"
 
@@ -85,6 +87,8 @@ class JudgeRegistry(CheckpointRegistry):
     ) -> tuple[AttributePredictor, dict]:
         """Rebuild the judge of ``ref`` from its card and verified weights, in eval mode."""
         state, card = self._state(ref, "retrain it with `latentops judges train`", device)
+        from latentops.evaluation import AttributePredictor, PredictorConfig
+
         judge = AttributePredictor(PredictorConfig(**card["config"]))
         judge.load_state_dict(state)
         return judge.to(device).eval(), card

@@ -111,7 +111,7 @@ def _files(base: Path) -> dict[str, Path]:
     n = 50
     emb = list(rng.normal(size=(n, 8)).astype("float32"))
     parquet("wrong_d", item_id=np.arange(n), emb=list(rng.normal(size=(n, 5)).astype("float32")))
-    parquet("uint64", item_id=np.arange(n), emb=emb, topic=np.arange(n, dtype=np.uint64))
+    parquet("uint64", item_id=np.arange(n), emb=emb, topic=np.arange(n, dtype=np.uint64) + 2**63)
     parquet("two_topics", item_id=np.arange(n), emb=emb, topic=np.arange(n), Topic=np.arange(n))
     parquet("no_ids", emb=emb)
     parquet(
@@ -184,7 +184,7 @@ def _cases(f: dict[str, Path], base: Path) -> list[tuple[str, list[str]]]:
                 "1=1) UNION ALL SELECT * FROM latents.docs WHERE (1=1",
             ],
         ),
-        ("sql infinity date", ["sql", "SELECT 'infinity'::DATE AS d"]),
+        ("sql unknown table", ["sql", "SELECT * FROM latents.nosuch"]),
         ("sql csv list", ["sql", "SELECT [1.0, 2.0] AS v", "--format", "csv"]),
         ("sql write", ["sql", "CREATE TABLE x AS SELECT 1"]),
         ("sql infinite timeout", ["sql", "SELECT 1", "--timeout", "inf"]),
