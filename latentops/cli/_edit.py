@@ -30,7 +30,11 @@ VersionOpt = typer.Option(None, "--table-version", help="Edit this table version
 NoImagesOpt = typer.Option(False, "--no-images", help="Store z_edit only, no PNG thumbnails.")
 BatchOpt = typer.Option(512, "--batch-size", help="Latents per decode batch.")
 # the issue's default grid, also the scorecard's
-STRENGTHS_HELP = "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7)."
+STRENGTHS_HELP = (
+    "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7). Unit: one standard "
+    "deviation of the data along the direction (1 = 1 std); directions fitted without data "
+    "(manual, imported, older versions) use raw latent units."
+)
 
 
 def parse_grid(text: str | None, name: str) -> list[float] | None:
@@ -73,6 +77,9 @@ def _options(*, store: str | None, no_images: bool, **given: Any) -> dict[str, A
 
 
 def _done(summary: dict[str, Any]) -> None:
+    for ref, unit in summary.get("strength_units", {}).items():
+        what = "std of the data along it" if unit == "std" else "raw latent units"
+        console.print(f"{escape(ref)}: strengths in {what}")
     console.print(
         f"[green]{summary['written']}[/green] new {escape(summary['kind'])} edits of "
         f"{escape(summary['table'])} v{summary['table_version']} (already stored edits are "

@@ -145,7 +145,9 @@ class Scorecard:
 
     ``offset`` is the position of this scorecard's first item in the whole selection, so a
     chunk scored on its own draws the same path-length strengths, for the same items, as
-    one scorecard fed the whole selection in order.
+    one scorecard fed the whole selection in order. ``offsets`` (the direction's
+    ``Direction.offsets``) turns strengths into latent distances, so a grid means what it
+    means in ``latentops edit``; without it strengths are latent distances.
     """
 
     def __init__(
@@ -160,8 +162,11 @@ class Scorecard:
         ppl_eps: float,
         seed: int,
         offset: int = 0,
+        offsets: Callable[[Any], np.ndarray] | None = None,
     ) -> None:
-        self.judged, self.grid = judged, grid  # grid (S,)
+        self.judged, self.grid = judged, grid  # grid (S,) in the direction's strength units
+        # strengths -> latent distances along v (Direction.offsets); None: raw latent units
+        self.to_latent = offsets or (lambda s: np.asarray(s, np.float64))
         # decode: z (M, d) on any device -> float32 images on the model's device; encode back
         self.decode, self.encode = decode, encode
         self.u = torch.from_numpy(v / np.linalg.norm(v)).float()  # (d,)
@@ -197,7 +202,7 @@ class Scorecard:
         """Edit z (B, d) at every strength, decode, judge; accumulate (x_real (B, C, H, W))."""
         S, B = len(self.grid), z.shape[0]
         zt = torch.from_numpy(z)
-        ze = direction_traversal(zt, self.u, self.grid)  # (S, B, d)
+        ze = direction_traversal(zt, self.u, self.to_latent(self.grid).tolist())  # (S, B, d)
         lat = ze.reshape(S * B, -1)
         if self.base is None:  # no strength 0 in the grid: decode the unedited latents too
             lat = torch.cat([lat, zt])
@@ -234,9 +239,12 @@ class Scorecard:
         k = max(0, min(len(self.ppl_t) - first, z.shape[0]))
         if k == 0:
             return
-        t = torch.from_numpy(self.ppl_t[first : first + k]).float()[:, None]  # (k, 1)
-        za = z[:k] + t * self.u  # (k, d)
-        x = self.decode(torch.cat([za, za + self.ppl_eps * self.u]))  # (2k, C, H, W)
+        t = self.ppl_t[first : first + k]  # (k,) strengths; the pair steps eps in strength too
+        za, zb = (
+            z[:k] + torch.from_numpy(self.to_latent(s)).float()[:, None] * self.u  # (k, d)
+            for s in (t, t + self.ppl_eps)
+        )
+        x = self.decode(torch.cat([za, zb]))  # (2k, C, H, W)
         self.ppl.append(self.judged(x)[0].reshape(2, k, -1))
         S = len(self.grid)
         with torch.inference_mode():  # decode -> encode: where the edit lands in latent space

@@ -123,6 +123,7 @@ def score_chunk(
         ppl_eps=ppl_eps,
         seed=seed,
         offset=offset,
+        offsets=vec.offsets,
     )
     z = snap.z_of(item_ids)  # (N, d)
     for batch in data.batches(batch_size, item_ids):
@@ -153,7 +154,7 @@ def write_scorecard(
     card = snap.card
     model_card = store.models.card(card["model"])
     judge_card = store.judges.card(judge)
-    _, lineage, _ = store.directions.get(direction)
+    vec, lineage, _ = store.directions.get(direction)
     attr, _, expr = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
     data = real_images(model_card)
     part = merge_parts(parts)
@@ -170,7 +171,14 @@ def write_scorecard(
         strength_grid=tuple(float(s) for s in strengths),
         judge=judge_card["ref"],
         judge_sha256=judge_card["sha256"],
-        params={"target": expr, "selection": selection or {}, "data": data.fingerprint},
+        params={
+            "target": expr,
+            "selection": selection or {},
+            "data": data.fingerprint,
+            # what the strength grid means: "std" of the data along the direction, or "raw"
+            "strength_unit": vec.strength_unit,
+            "direction_std": vec.std,
+        },
     )
     scores = [
         Score(

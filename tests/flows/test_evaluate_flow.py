@@ -149,6 +149,7 @@ def test_scorecard_rows_carry_their_protocol(judged):
         assert row["estimator"] and row["code_version"] and row["model"] == "bvae@1"
         params = json.loads(row["params_json"])
         assert params["target"] == "pos_x" and params["selection"]["sample"] == 256
+        assert params["strength_unit"] == "std" and params["direction_std"] > 0
     ppl = card[("posx@1", "smoothness.ppl", None)]
     assert json.loads(ppl["params_json"])["eps"] == 0.01
     # the same metric computed differently (another eps) gets another protocol id
@@ -186,7 +187,8 @@ def test_scores_match_an_independent_computation(judged):
             float((base - x).square().mean()), rel=1e-4
         )
         for s in (-2.0, 1.0, 2.0):
-            ze = apply_direction(z, torch.from_numpy(v.vector.copy()), s)
+            # strengths are in std of the data along the direction, as in `latentops edit`
+            ze = apply_direction(z, torch.from_numpy(v.vector.copy()), float(v.offsets(s)))
             xe = model.decode(ze)
             pred = judge.predict(xe)
             assert card[("target.mean", s)] == pytest.approx(float(pred["pos_x"].mean()), abs=1e-4)
