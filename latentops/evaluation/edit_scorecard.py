@@ -50,14 +50,22 @@ def check_judge(
         )
 
 
+def judge_left_out(judge_card: dict[str, Any]) -> dict[str, str]:
+    """The factors a judge has no head for, with the reason its card records (none for old
+    judges, trained before the card said)."""
+    return dict((judge_card.get("train") or {}).get("left_out") or {})
+
+
 def resolve_target(
-    target: str | None, label_spec: dict[str, Any] | None, sizes: dict[str, int], ref: str
+    target: str | None, label_spec: dict[str, Any] | None, judge_card: dict[str, Any], ref: str
 ) -> tuple[str, np.ndarray, str]:
     """(judged attribute, class weights (K,), expression): response = probs @ weights.
 
     A plain column ("pos_x") is judged by its expected class index; a comparison
-    ("shape==2", "scale>3") by the judge's probability that it holds.
+    ("shape==2", "scale>3") by the judge's probability that it holds. A factor the judge
+    was trained without (its card's ``left_out``) is refused with the card's reason.
     """
+    sizes = judge_card["factors"]
     expr = target or (label_spec or {}).get("expr")
     if not expr:
         raise InvalidInputError(
@@ -65,14 +73,29 @@ def resolve_target(
             f"one of the judge's attributes {sorted(sizes)} or a comparison such as shape==2"
         )
     classes = {name: np.arange(k) for name, k in sizes.items()}
+    left_out = judge_left_out(judge_card)
     try:
         weights, spec = parse_label(expr, classes)
     except NotFoundError:
+        column = _column_of(expr, left_out)
+        if column is not None:
+            raise InvalidInputError(
+                f"direction {ref} targets {expr!r}, but judge {judge_card['ref']} does not "
+                f"predict {column}: {left_out[column]}; pass --target with one of {sorted(sizes)}"
+            ) from None
         raise InvalidInputError(
             f"direction {ref} targets {expr!r}, which the judge cannot see: it predicts "
             f"{sorted(sizes)}; pass --target with one of those"
         ) from None
     return spec["column"], np.asarray(weights, np.float64), spec["expr"]
+
+
+def _column_of(expr: str, left_out: dict[str, str]) -> str | None:
+    """The left-out factor ``expr`` names, or None when it names none of them."""
+    try:
+        return parse_label(expr, {k: np.arange(2) for k in left_out})[1]["column"]
+    except (NotFoundError, InvalidInputError):
+        return None
 
 
 @dataclass

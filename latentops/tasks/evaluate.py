@@ -56,7 +56,10 @@ def train_judge(
     split = assign_split(ids)  # the latent tables' split: judges never see "test" items
     train_ids, test_ids = ids[split == "train"], ids[split == "test"]
     judge, result, held_out = fit_judge(data, train_ids, test_ids, training, pick_device(device))
-    get_run_logger().info("judge %s held-out accuracy: %s", name, held_out)
+    logger = get_run_logger()
+    logger.info("judge %s held-out accuracy: %s", name, held_out)
+    for factor, reason in result["left_out"].items():
+        logger.info("judge %s predicts no %s: %s", name, factor, reason)
     ref = store.judges.register(
         name,
         judge.cpu(),
@@ -70,6 +73,8 @@ def train_judge(
             "seed": training.seed,
             "n_train": int(len(train_ids)),
             "history": result["history"],
+            # factors without a head, and why: evaluate refuses them as targets with the reason
+            "left_out": result["left_out"],
         },
         metrics={
             "held_out_accuracy": held_out,
@@ -111,7 +116,7 @@ def score_chunk(
     judge_net, judge_card = load_judge(store, judge, dev)
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
-    attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
+    attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card, direction)
     data = real_images(model_card)
     scorecard = Scorecard(
         Judged(judge_net, attr, weights),
@@ -155,7 +160,7 @@ def write_scorecard(
     model_card = store.models.card(card["model"])
     judge_card = store.judges.card(judge)
     vec, lineage, _ = store.directions.get(direction)
-    attr, _, expr = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
+    attr, _, expr = resolve_target(target, lineage.label_spec, judge_card, direction)
     data = real_images(model_card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)

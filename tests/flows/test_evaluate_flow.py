@@ -314,6 +314,7 @@ def test_digits_judge_is_a_versioned_classifier(judged):
     ref = train_judge_flow("digits", store=str(store.root), epochs=4, lr=3e-3)
     card = JudgeRegistry(store.root).card(ref)
     assert ref == "digits-judge@1" and card["factors"] == {"digit": 10}
+    assert card["train"]["left_out"] == {}
     assert card["dataset"] == "digits" and card["config"]["image_size"] == 8
     print(f"\ndigits judge held-out accuracy: {card['metrics']['held_out_accuracy']}")
     assert card["metrics"]["held_out_accuracy"]["digit"] > 0.5  # chance is 0.1
@@ -330,8 +331,16 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     specs = [
         {"name": "posx", "method": "ridge", "label": "pos_x"},
         {"name": "pc2", "method": "pca", "params": {"n_components": 1}},
+        {"name": "turn", "method": "ridge", "label": "orientation"},
     ]
-    assert sorted(fit_directions_flow("bv", specs, store=root)) == ["pc2-pca0@1", "posx@2"]
+    fitted = sorted(fit_directions_flow("bv", specs, store=root))
+    assert fitted == ["pc2-pca0@1", "posx@2", "turn@1"]
+    # the judge has no orientation head (it cannot be learned): evaluate refuses, saying why
+    left_out = JudgeRegistry(store.root).card("judge@1")["train"]["left_out"]
+    assert "orientation" not in JudgeRegistry(store.root).card("judge@1")["factors"]
+    assert "symmetry" in left_out["orientation"]
+    with pytest.raises(InvalidInputError, match="judge@1 does not predict orientation.*symmetry"):
+        evaluate_flow("bv", ["turn"], "judge", sample=8, store=root)
     spec = ReevaluateSpec(judge="judge", strengths=[-2.0, 0.0, 2.0], sample=32, seed=3)
     first = reevaluate_flow(spec, store=root)
     assert first["judge"] == "judge@1"
@@ -339,6 +348,8 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     # an unsupervised direction has no label for the judge: skipped with the reason, not failed
     (pc,) = [s for s in first["skipped"] if s["ref"] == "pc2-pca0@1"]
     assert "--target" in pc["reason"]
+    (turn,) = [s for s in first["skipped"] if s["ref"] == "turn@1"]
+    assert "does not predict orientation" in turn["reason"]
     card = _scores(store, first["evaluated"]["posx@2"])
     rows = [r for (d, _, _), r in card.items() if d == "posx@2"]
     assert rows and all(r["judge"] == "judge@1" and r["n_items"] == 32 for r in rows)
