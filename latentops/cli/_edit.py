@@ -244,7 +244,18 @@ SUMMARY_METRICS = (
     "linearity.r2",
     "smoothness.ppl",
     "calibration.strength",
+    "semantics.judged_change",
 )
+
+
+def weak_note(cell: dict[tuple[str, float | None], float]) -> str:
+    """The weak-semantics warning of a scorecard whose ``semantics.weak`` row is 1."""
+    return (
+        "weak semantics: the latents encode the label (probe score high) but the edit barely "
+        f"moves it (judged change {cell.get(('semantics.judged_change', None), float('nan')):.3g}"
+        f", median per-item Spearman "
+        f"{cell.get(('semantics.item_spearman_median', None), float('nan')):.2f})"
+    )
 
 
 def show_scorecard(scores: pa.Table) -> None:
@@ -266,6 +277,8 @@ def show_scorecard(scores: pa.Table) -> None:
             f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
         )
         console.print(f"  {escape(summary)}")
+        if cell.get(("semantics.weak", None)) == 1.0:
+            console.print(f"  [yellow]{escape(weak_note(cell))}[/yellow]")
 
 
 def evaluate(

@@ -321,11 +321,19 @@ def _show_demo_scores(summary: dict[str, Any]) -> None:
         "max(value) FILTER (metric = 'strength.spearman') AS spearman, "
         "max(value) FILTER (metric = 'strength.slope') AS slope, "
         "max(value) FILTER (metric = 'linearity.r2') AS linearity_r2, "
-        "max(value) FILTER (metric = 'off_target.max') AS max_off_target "
+        "max(value) FILTER (metric = 'off_target.max') AS max_off_target, "
+        "max(value) FILTER (metric = 'semantics.weak') AS weak_semantics, "
+        # slope is per strength unit: one std of the data along the direction (or raw)
+        "any_value(json_extract_string(params_json, '$.strength_unit')) AS strength_unit "
         "FROM scores WHERE run_id = ? GROUP BY direction ORDER BY direction",
         [run],
     )
-    show_table(rows, title=f"edits judged by {summary['judge']} (run {run[:8]})")
+    show_table(
+        rows,
+        title=f"edits judged by {summary['judge']} (run {run[:8]}; slope per strength unit, "
+        "std = one standard deviation of the data along the direction; weak_semantics 1 = "
+        "encoded but the edit barely moves it)",
+    )
     scores = summary["metrics"]["scores"]
     shown = {k: v for k, v in scores.items() if ".factor." not in k and isinstance(v, float)}
     show_table(

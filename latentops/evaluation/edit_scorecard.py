@@ -21,6 +21,9 @@ import torch
 from latentops.directions import parse_label
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.evaluation.edit_metrics import (
+    WEAK_CHANGE_MAX,
+    WEAK_PROBE_MIN,
+    WEAK_SPEARMAN_MAX,
     calibrate_strength,
     dose_response,
     frechet_distance_from_stats,
@@ -28,6 +31,7 @@ from latentops.evaluation.edit_metrics import (
     off_target_matrix,
     path_length,
     prior_plausibility,
+    weak_semantics,
 )
 from latentops.evaluation.predictors import AttributePredictor
 from latentops.latent import direction_traversal, log_prior
@@ -297,10 +301,18 @@ class Scorecard:
             ppl=np.concatenate(self.ppl, 1) if self.ppl else None,
         )
 
-    def finish(self, logp_data: np.ndarray, calibrate: float | None) -> tuple[Values, list[str]]:
+    def finish(
+        self, logp_data: np.ndarray, calibrate: float | None, probe_score: float | None = None
+    ) -> tuple[Values, list[str]]:
         """{(metric, strength or None): (value, estimator, params)} and why any were left out."""
         return finish_scorecard(
-            self.part(), self.grid, self.judged.attr, self.ppl_eps, logp_data, calibrate
+            self.part(),
+            self.grid,
+            self.judged.attr,
+            self.ppl_eps,
+            logp_data,
+            calibrate,
+            probe_score,
         )
 
 
@@ -311,8 +323,13 @@ def finish_scorecard(
     ppl_eps: float,
     logp_data: np.ndarray,
     calibrate: float | None,
+    probe_score: float | None = None,
 ) -> tuple[Values, list[str]]:
-    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,))."""
+    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,)).
+
+    ``probe_score`` (the direction's held-out probe score from its catalog card) adds the
+    weak-semantics check: the label is encoded, but the edit barely moves what the judge sees.
+    """
     n, out, skipped = part.n, {}, []
 
     def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
@@ -358,6 +375,18 @@ def finish_scorecard(
         put("smoothness.ppl", None, ppl, eps=ppl_eps, n_items=int(part.ppl.shape[1]))
     else:
         skipped.append("smoothness.ppl: no items or a strength grid narrower than eps")
+    if probe_score is None:
+        skipped.append("semantics.weak: the direction has no probe score (unsupervised/manual)")
+    else:
+        weak = weak_semantics(probe_score, grid, resp)
+        rule = {
+            "probe_min": WEAK_PROBE_MIN,
+            "change_max": WEAK_CHANGE_MAX,
+            "item_spearman_max": WEAK_SPEARMAN_MAX,
+        }
+        put("semantics.weak", None, weak["weak_semantics"], probe_score=probe_score, **rule)
+        put("semantics.judged_change", None, weak["judged_change"])
+        put("semantics.item_spearman_median", None, weak["item_spearman_median"])
     if calibrate is not None:
         s_grid, r_grid = grid, resp
         if not (grid == 0.0).any():  # measure from the decoded unedited latents, not a guess
@@ -391,6 +420,10 @@ ESTIMATORS = {
     "smoothness.ppl": "mean |f(t+eps) - f(t)|^2 / eps^2 on judge features, t ~ U(grid), "
     "1st/99th percentiles trimmed",
     "calibration.strength": "isotonic fit of the mean response; smallest |s| reaching the change",
+    "semantics.weak": "1 when the probe score >= probe_min but the judged change between the "
+    "extreme strengths < change_max or the median per-item Spearman < item_spearman_max",
+    "semantics.judged_change": "|mean response at the largest - at the smallest strength|",
+    "semantics.item_spearman_median": "median over items of the per-item Spearman over strengths",
 }
 
 

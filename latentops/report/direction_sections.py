@@ -162,6 +162,17 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
                 ("metric", "value", "estimator"), summary, caption="summary", key=f"summary-{ref}"
             )
         )
+    cell = {r["metric"]: r["value"] for r in rows if r["strength"] is None}
+    if cell.get("semantics.weak") == 1.0:
+        blocks.append(
+            Note(
+                "weak semantics: the latents encode the label (probe score high) but the edit "
+                f"barely moves it (judged change {fmt(cell.get('semantics.judged_change'))}, "
+                "median per-item Spearman "
+                f"{fmt(cell.get('semantics.item_spearman_median'))})",
+                "warning",
+            )
+        )
     blocks.append(
         Note(
             f"judge {first['judge']}, target {target}, {first['n_items']} items, seed "

@@ -17,6 +17,7 @@ import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from latentops.directions import probe_scores
 from latentops.errors import InvalidInputError
 from latentops.evaluation import (
     Judged,
@@ -165,7 +166,9 @@ def write_scorecard(
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)
-    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate)
+    probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
+    probe = max(probes) if probes else None  # encoded if either probe reads it out
+    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate, probe)
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
 

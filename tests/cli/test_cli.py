@@ -114,3 +114,23 @@ def test_directions_list_shows_the_knn_probe_beside_the_linear_one(capsys, tmp_p
     row = next(line for line in out.splitlines() if "angle@1" in line)
     assert f"{arc.metrics['linear_r2']:.3f}" in row and f"{arc.metrics['knn_r2']:.3f}" in row
     assert "encoded, but not linearly" in row
+
+
+def test_show_scorecard_prints_the_weak_semantics_flag(capsys):
+    import pyarrow as pa
+
+    from latentops.cli._edit import show_scorecard
+
+    def rows(ref, weak):
+        base = {"direction": ref, "target": "scale", "judge": "judge@1", "n_items": 8}
+        per = [{**base, "metric": "target.mean", "strength": s, "value": s} for s in (-1.0, 1.0)]
+        summary = {"semantics.weak": weak, "semantics.judged_change": 0.04}
+        summary["semantics.item_spearman_median"] = 0.1
+        return per + [
+            {**base, "metric": m, "strength": None, "value": v} for m, v in summary.items()
+        ]
+
+    show_scorecard(pa.Table.from_pylist(rows("scale@1", 1.0) + rows("posx@1", 0.0)))
+    out = capsys.readouterr().out
+    assert out.count("weak semantics") == 1 and "judged change 0.04" in out
+    assert out.index("weak semantics") > out.index("scale@1") > out.index("posx@1")

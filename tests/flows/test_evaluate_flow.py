@@ -118,6 +118,9 @@ def test_posx_direction_moves_judged_posx_monotonically_and_keeps_shape(judged):
     # shape (classes 0..2) barely moves while pos_x travels across the image
     assert max(shape) < 0.25 and max(shape) < 0.05 * (target[-1] - target[0])
     assert value[("linearity.r2", None)] > 0.8
+    # pos_x is encoded (probe) and the edit moves it: not weak semantics
+    assert value[("semantics.weak", None)] == 0.0
+    assert value[("semantics.judged_change", None)] == pytest.approx(target[-1] - target[0])
 
 
 def test_scorecard_rows_carry_their_protocol(judged):
@@ -141,6 +144,8 @@ def test_scorecard_rows_carry_their_protocol(judged):
         "linearity.r2",
         "smoothness.ppl",
         "calibration.strength",
+        "semantics.weak",
+        "semantics.judged_change",
     }
     assert expected <= metrics and "off_target.pos_x" not in metrics  # pos_x is the target
     for row in card.values():
