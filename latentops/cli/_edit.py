@@ -298,7 +298,8 @@ def evaluate(
     target: str = typer.Option(
         None,
         "--target",
-        help="Judged attribute, e.g. pos_x or shape==2 (default: the direction's label).",
+        help="Judged attribute, e.g. pos_x or shape==2 (default: the direction's label). A "
+        "factor the judge has no head for (dSprites orientation) is refused with the reason.",
     ),
     calibrate: float = typer.Option(
         1.0, "--calibrate", help="Find the strength moving the target by this much."
