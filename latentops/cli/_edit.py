@@ -32,7 +32,11 @@ VersionOpt = typer.Option(None, "--table-version", help="Edit this table version
 NoImagesOpt = typer.Option(False, "--no-images", help="Store z_edit only, no PNG thumbnails.")
 BatchOpt = typer.Option(512, "--batch-size", min=1, help="Latents per decode batch.")
 # the issue's default grid, also the scorecard's
-STRENGTHS_HELP = "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7)."
+STRENGTHS_HELP = (
+    "Comma list (-3,-1.5,0,1.5,3) or range START:STOP:COUNT (-3:3:7). Unit: one standard "
+    "deviation of the data along the direction (1 = 1 std); directions fitted without data "
+    "(manual, imported, older versions) use raw latent units."
+)
 
 
 def parse_grid(text: str | None, name: str) -> list[float] | None:
@@ -85,6 +89,9 @@ def _options(*, store: str | None, no_images: bool, **given: Any) -> dict[str, A
 
 
 def _done(summary: dict[str, Any]) -> None:
+    for ref, unit in summary.get("strength_units", {}).items():
+        what = "std of the data along it" if unit == "std" else "raw latent units"
+        console.print(f"{escape(ref)}: strengths in {what}")
     console.print(
         f"[green]{summary['written']}[/green] new {escape(summary['kind'])} edits of "
         f"{escape(summary['table'])} v{summary['table_version']} (already stored edits are "
@@ -258,7 +265,18 @@ SUMMARY_METRICS = (
     "linearity.r2",
     "smoothness.ppl",
     "calibration.strength",
+    "semantics.judged_change",
 )
+
+
+def weak_note(cell: dict[tuple[str, float | None], float]) -> str:
+    """The weak-semantics warning of a scorecard whose ``semantics.weak`` row is 1."""
+    return (
+        "weak semantics: the latents encode the label (probe score high) but the edit barely "
+        f"moves it (judged change {cell.get(('semantics.judged_change', None), float('nan')):.3g}"
+        f", median per-item Spearman "
+        f"{cell.get(('semantics.item_spearman_median', None), float('nan')):.2f})"
+    )
 
 
 def show_scorecard(scores: pa.Table) -> None:
@@ -280,6 +298,8 @@ def show_scorecard(scores: pa.Table) -> None:
             f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
         )
         console.print(f"  {escape(summary)}")
+        if cell.get(("semantics.weak", None)) == 1.0:
+            console.print(f"  [yellow]{escape(weak_note(cell))}[/yellow]")
 
 
 def evaluate(
@@ -299,7 +319,8 @@ def evaluate(
     target: str = typer.Option(
         None,
         "--target",
-        help="Judged attribute, e.g. pos_x or shape==2 (default: the direction's label).",
+        help="Judged attribute, e.g. pos_x or shape==2 (default: the direction's label). A "
+        "factor the judge has no head for (dSprites orientation) is refused with the reason.",
     ),
     calibrate: float = typer.Option(
         1.0, "--calibrate", help="Find the strength moving the target by this much."

@@ -83,26 +83,59 @@ def train(
     model: str = typer.Option("vae", "--model", "-m", help="Architecture: vae, ae or vqvae."),
     name: str = typer.Option(None, "--name", help="Registry name (default: the architecture)."),
     latent_dim: int = typer.Option(10, "--latent-dim", help="Latent dimension d (vae/ae)."),
-    beta: float = typer.Option(4.0, "--beta", help="β of the β-VAE KL term (vae only)."),
+    beta: float = typer.Option(
+        None,
+        "--beta",
+        help="β of the β-VAE KL term (vae only; default 4). With --recipe: train only this β.",
+    ),
     codebook_size: int = typer.Option(64, "--codebook-size", help="K codes (vqvae only)."),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the dataset."),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed (default 0). With --recipe: train only this seed."
+    ),
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
+    recipe: str = typer.Option(
+        None,
+        "--recipe",
+        help="Run a reference recipe instead (dsprites-reference: the disentanglement_lib "
+        "β-VAE protocol, 64 px, batch 64, lr 1e-4, 300k steps per (β, seed); meant for a GPU, "
+        "about 77 h per run on a 2-core CPU). It fixes the model and optimiser options.",
+    ),
+    max_steps: int = typer.Option(
+        None,
+        "--max-steps",
+        min=1,
+        help="With --recipe: override its steps (smoke tests; recorded in the card's protocol).",
+    ),
+    plan: bool = typer.Option(
+        False, "--plan", help="With --recipe: print the runs it would train, train nothing."
+    ),
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Train an autoencoder and register it as NAME@next-version.
+    """Train an autoencoder and register it as NAME@next-version, or run a reference recipe.
 
-    Example: latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5 --image-size 32 --n-items 20000
+    Examples:
+      latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5 --image-size 32 --n-items 20000
+      latentops train --recipe dsprites-reference --plan
+      latentops train --recipe dsprites-reference --beta 4 --seed 0 --device cuda
     """
     from latentops.data import get_dataset
     from latentops.models import TrainConfig, build_model
     from latentops.refs import check_name
     from latentops.storage import Store
+
+    if recipe is not None:
+        _train_recipe(recipe, beta, seed, max_steps, n_items, plan, device, store)
+        return
+    if max_steps is not None or plan:  # a usage error (exit 2)
+        raise typer.BadParameter("--max-steps and --plan go with --recipe NAME")
+    beta = 4.0 if beta is None else beta
+    seed = 0 if seed is None else seed
 
     opts = dataset_options(dataset, image_size, n_items, upsample)
     config: dict[str, Any] = {}
@@ -136,6 +169,65 @@ def train(
         progress=True,
     )
     console.print(f"[green]registered[/green] {escape(str(ref))}")
+
+
+def _train_recipe(
+    name: str,
+    beta: float | None,
+    seed: int | None,
+    max_steps: int | None,
+    n_items: int | None,
+    plan: bool,
+    device: str | None,
+    store: str | None,
+) -> None:
+    """``train --recipe``: show the plan, then train its runs (or the chosen one)."""
+    import pyarrow as pa
+
+    from latentops.cli._common import show_table
+    from latentops.flows.train import recipe_plan
+    from latentops.models.recipes import get_recipe
+    from latentops.storage import Store
+
+    betas, seeds = ([beta] if beta is not None else None), ([seed] if seed is not None else None)
+    chosen, runs = recipe_plan(
+        get_recipe(name), betas=betas, seeds=seeds, max_steps=max_steps, n_items=n_items
+    )
+    rows = [
+        {
+            "model": r["name"],
+            "beta": r["model_params"]["beta"],
+            "seed": r["model_params"]["seed"],
+            "epochs": r["train_config"]["epochs"],
+            "batch_size": r["train_config"]["batch_size"],
+            "lr": r["train_config"]["lr"],
+            "schedule": r["train_config"]["schedule"],
+        }
+        for r in runs
+    ]
+    show_table(
+        pa.Table.from_pylist(rows),
+        title=f"recipe {chosen.name}: {len(runs)} run(s), at least {chosen.steps} steps each",
+    )
+    console.print(escape(f"protocol source: {chosen.source}"))
+    if plan:
+        return
+    Store.open(store)
+    quiet_prefect()
+    from latentops.flows.train import recipe_flow
+
+    refs = recipe_flow(
+        name,
+        betas=betas,
+        seeds=seeds,
+        max_steps=max_steps,
+        n_items=n_items,
+        store=store or None,
+        device=device,
+        progress=True,
+    )
+    for ref in refs:
+        console.print(f"[green]registered[/green] {escape(str(ref))}")
 
 
 def encode(
@@ -331,11 +423,19 @@ def _show_demo_scores(summary: dict[str, Any]) -> None:
         "max(value) FILTER (metric = 'strength.spearman') AS spearman, "
         "max(value) FILTER (metric = 'strength.slope') AS slope, "
         "max(value) FILTER (metric = 'linearity.r2') AS linearity_r2, "
-        "max(value) FILTER (metric = 'off_target.max') AS max_off_target "
+        "max(value) FILTER (metric = 'off_target.max') AS max_off_target, "
+        "max(value) FILTER (metric = 'semantics.weak') AS weak_semantics, "
+        # slope is per strength unit: one std of the data along the direction (or raw)
+        "any_value(json_extract_string(params_json, '$.strength_unit')) AS strength_unit "
         "FROM scores WHERE run_id = ? GROUP BY direction ORDER BY direction",
         [run],
     )
-    show_table(rows, title=f"edits judged by {summary['judge']} (run {run[:8]})")
+    show_table(
+        rows,
+        title=f"edits judged by {summary['judge']} (run {run[:8]}; slope per strength unit, "
+        "std = one standard deviation of the data along the direction; weak_semantics 1 = "
+        "encoded but the edit barely moves it)",
+    )
     scores = summary["metrics"]["scores"]
     shown = {k: v for k, v in scores.items() if ".factor." not in k and isinstance(v, float)}
     show_table(

@@ -163,8 +163,9 @@ class Direction:
 
     @property
     def strength_unit(self) -> str:
-        """What a strength of 1 means: "std" of the data along the direction, or "latent" units."""
-        return "latent" if self.std is None else "std"
+        """What a strength of 1 means: one "std" of the data along the direction, or "raw": one
+        latent unit (directions fitted without data, e.g. manual or imported ones)."""
+        return "raw" if self.std is None else "std"
 
     def offsets(self, strengths: Any) -> np.ndarray:
         """Latent distances along ``vector`` for ``strengths`` in ``strength_unit`` units."""

@@ -41,6 +41,7 @@ from latentops.evaluation.predictors import (
     evaluate_predictor,
     fit_judge,
     judge_factors,
+    left_out_factors,
     train_predictor,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "dose_response",
     "evaluate_predictor",
     "judge_factors",
+    "left_out_factors",
     "factor_vae_score",
     "finish_scorecard",
     "fit_judge",

@@ -21,6 +21,9 @@ import torch
 from latentops.directions import parse_label
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.evaluation.edit_metrics import (
+    WEAK_CHANGE_MAX,
+    WEAK_PROBE_MIN,
+    WEAK_SPEARMAN_MAX,
     calibrate_strength,
     dose_response,
     frechet_distance_from_stats,
@@ -28,6 +31,7 @@ from latentops.evaluation.edit_metrics import (
     off_target_matrix,
     path_length,
     prior_plausibility,
+    weak_semantics,
 )
 from latentops.evaluation.predictors import AttributePredictor
 from latentops.latent import direction_traversal, log_prior
@@ -50,14 +54,22 @@ def check_judge(
         )
 
 
+def judge_left_out(judge_card: dict[str, Any]) -> dict[str, str]:
+    """The factors a judge has no head for, with the reason its card records (none for old
+    judges, trained before the card said)."""
+    return dict((judge_card.get("train") or {}).get("left_out") or {})
+
+
 def resolve_target(
-    target: str | None, label_spec: dict[str, Any] | None, sizes: dict[str, int], ref: str
+    target: str | None, label_spec: dict[str, Any] | None, judge_card: dict[str, Any], ref: str
 ) -> tuple[str, np.ndarray, str]:
     """(judged attribute, class weights (K,), expression): response = probs @ weights.
 
     A plain column ("pos_x") is judged by its expected class index; a comparison
-    ("shape==2", "scale>3") by the judge's probability that it holds.
+    ("shape==2", "scale>3") by the judge's probability that it holds. A factor the judge
+    was trained without (its card's ``left_out``) is refused with the card's reason.
     """
+    sizes = judge_card["factors"]
     expr = target or (label_spec or {}).get("expr")
     if not expr:
         raise InvalidInputError(
@@ -65,14 +77,29 @@ def resolve_target(
             f"one of the judge's attributes {sorted(sizes)} or a comparison such as shape==2"
         )
     classes = {name: np.arange(k) for name, k in sizes.items()}
+    left_out = judge_left_out(judge_card)
     try:
         weights, spec = parse_label(expr, classes)
     except NotFoundError:
+        column = _column_of(expr, left_out)
+        if column is not None:
+            raise InvalidInputError(
+                f"direction {ref} targets {expr!r}, but judge {judge_card['ref']} does not "
+                f"predict {column}: {left_out[column]}; pass --target with one of {sorted(sizes)}"
+            ) from None
         raise InvalidInputError(
             f"direction {ref} targets {expr!r}, which the judge cannot see: it predicts "
             f"{sorted(sizes)}; pass --target with one of those"
         ) from None
     return spec["column"], np.asarray(weights, np.float64), spec["expr"]
+
+
+def _column_of(expr: str, left_out: dict[str, str]) -> str | None:
+    """The left-out factor ``expr`` names, or None when it names none of them."""
+    try:
+        return parse_label(expr, {k: np.arange(2) for k in left_out})[1]["column"]
+    except (NotFoundError, InvalidInputError):
+        return None
 
 
 @dataclass
@@ -145,7 +172,9 @@ class Scorecard:
 
     ``offset`` is the position of this scorecard's first item in the whole selection, so a
     chunk scored on its own draws the same path-length strengths, for the same items, as
-    one scorecard fed the whole selection in order.
+    one scorecard fed the whole selection in order. ``offsets`` (the direction's
+    ``Direction.offsets``) turns strengths into latent distances, so a grid means what it
+    means in ``latentops edit``; without it strengths are latent distances.
     """
 
     def __init__(
@@ -160,8 +189,11 @@ class Scorecard:
         ppl_eps: float,
         seed: int,
         offset: int = 0,
+        offsets: Callable[[Any], np.ndarray] | None = None,
     ) -> None:
-        self.judged, self.grid = judged, grid  # grid (S,)
+        self.judged, self.grid = judged, grid  # grid (S,) in the direction's strength units
+        # strengths -> latent distances along v (Direction.offsets); None: raw latent units
+        self.to_latent = offsets or (lambda s: np.asarray(s, np.float64))
         # decode: z (M, d) on any device -> float32 images on the model's device; encode back
         self.decode, self.encode = decode, encode
         self.u = torch.from_numpy(v / np.linalg.norm(v)).float()  # (d,)
@@ -197,7 +229,7 @@ class Scorecard:
         """Edit z (B, d) at every strength, decode, judge; accumulate (x_real (B, C, H, W))."""
         S, B = len(self.grid), z.shape[0]
         zt = torch.from_numpy(z)
-        ze = direction_traversal(zt, self.u, self.grid)  # (S, B, d)
+        ze = direction_traversal(zt, self.u, self.to_latent(self.grid).tolist())  # (S, B, d)
         lat = ze.reshape(S * B, -1)
         if self.base is None:  # no strength 0 in the grid: decode the unedited latents too
             lat = torch.cat([lat, zt])
@@ -234,9 +266,12 @@ class Scorecard:
         k = max(0, min(len(self.ppl_t) - first, z.shape[0]))
         if k == 0:
             return
-        t = torch.from_numpy(self.ppl_t[first : first + k]).float()[:, None]  # (k, 1)
-        za = z[:k] + t * self.u  # (k, d)
-        x = self.decode(torch.cat([za, za + self.ppl_eps * self.u]))  # (2k, C, H, W)
+        t = self.ppl_t[first : first + k]  # (k,) strengths; the pair steps eps in strength too
+        za, zb = (
+            z[:k] + torch.from_numpy(self.to_latent(s)).float()[:, None] * self.u  # (k, d)
+            for s in (t, t + self.ppl_eps)
+        )
+        x = self.decode(torch.cat([za, zb]))  # (2k, C, H, W)
         self.ppl.append(self.judged(x)[0].reshape(2, k, -1))
         S = len(self.grid)
         with torch.inference_mode():  # decode -> encode: where the edit lands in latent space
@@ -266,10 +301,18 @@ class Scorecard:
             ppl=np.concatenate(self.ppl, 1) if self.ppl else None,
         )
 
-    def finish(self, logp_data: np.ndarray, calibrate: float | None) -> tuple[Values, list[str]]:
+    def finish(
+        self, logp_data: np.ndarray, calibrate: float | None, probe_score: float | None = None
+    ) -> tuple[Values, list[str]]:
         """{(metric, strength or None): (value, estimator, params)} and why any were left out."""
         return finish_scorecard(
-            self.part(), self.grid, self.judged.attr, self.ppl_eps, logp_data, calibrate
+            self.part(),
+            self.grid,
+            self.judged.attr,
+            self.ppl_eps,
+            logp_data,
+            calibrate,
+            probe_score,
         )
 
 
@@ -280,8 +323,13 @@ def finish_scorecard(
     ppl_eps: float,
     logp_data: np.ndarray,
     calibrate: float | None,
+    probe_score: float | None = None,
 ) -> tuple[Values, list[str]]:
-    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,))."""
+    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,)).
+
+    ``probe_score`` (the direction's held-out probe score from its catalog card) adds the
+    weak-semantics check: the label is encoded, but the edit barely moves what the judge sees.
+    """
     n, out, skipped = part.n, {}, []
 
     def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
@@ -327,6 +375,18 @@ def finish_scorecard(
         put("smoothness.ppl", None, ppl, eps=ppl_eps, n_items=int(part.ppl.shape[1]))
     else:
         skipped.append("smoothness.ppl: no items or a strength grid narrower than eps")
+    if probe_score is None:
+        skipped.append("semantics.weak: the direction has no probe score (unsupervised/manual)")
+    else:
+        weak = weak_semantics(probe_score, grid, resp)
+        rule = {
+            "probe_min": WEAK_PROBE_MIN,
+            "change_max": WEAK_CHANGE_MAX,
+            "item_spearman_max": WEAK_SPEARMAN_MAX,
+        }
+        put("semantics.weak", None, weak["weak_semantics"], probe_score=probe_score, **rule)
+        put("semantics.judged_change", None, weak["judged_change"])
+        put("semantics.item_spearman_median", None, weak["item_spearman_median"])
     if calibrate is not None:
         s_grid, r_grid = grid, resp
         if not (grid == 0.0).any():  # measure from the decoded unedited latents, not a guess
@@ -360,6 +420,10 @@ ESTIMATORS = {
     "smoothness.ppl": "mean |f(t+eps) - f(t)|^2 / eps^2 on judge features, t ~ U(grid), "
     "1st/99th percentiles trimmed",
     "calibration.strength": "isotonic fit of the mean response; smallest |s| reaching the change",
+    "semantics.weak": "1 when the probe score >= probe_min but the judged change between the "
+    "extreme strengths < change_max or the median per-item Spearman < item_spearman_max",
+    "semantics.judged_change": "|mean response at the largest - at the smallest strength|",
+    "semantics.item_spearman_median": "median over items of the per-item Spearman over strengths",
 }
 
 

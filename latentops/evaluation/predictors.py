@@ -39,6 +39,15 @@ def judge_factors(factor_sizes: Mapping[str, int]) -> dict[str, int]:
     return {k: int(v) for k, v in factor_sizes.items() if v >= 2 and k not in UNLEARNABLE}
 
 
+def left_out_factors(factor_sizes: Mapping[str, int]) -> dict[str, str]:
+    """The factors ``judge_factors`` drops, each with the reason (stored in the judge's card)."""
+    return {
+        k: UNLEARNABLE.get(k, "one value only: nothing to tell apart")
+        for k, v in factor_sizes.items()
+        if k not in judge_factors(factor_sizes)
+    }
+
+
 @dataclass(frozen=True)
 class PredictorConfig:
     """Architecture of an AttributePredictor; hashable and JSON-round-trippable."""
@@ -293,12 +302,17 @@ def fit_judge(
     training: JudgeTraining,
     device: str | torch.device = "cpu",
 ) -> tuple[AttributePredictor, dict[str, object], dict[str, float]]:
-    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out acc)."""
-    sizes = {k: v for k, v in data.factor_sizes.items() if v >= 2}
+    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out acc).
+
+    Only ``judge_factors`` get a head; the training dict's ``left_out`` names the others
+    with the reason (``left_out_factors``).
+    """
+    sizes = judge_factors(data.factor_sizes)
     if not sizes or len(data.x_shape) != 3:
         raise InvalidInputError(
-            f"dataset {data.name!r} has no image pixels or no discrete factors with >= 2 values "
-            f"(x_shape {data.x_shape}, factors {data.factor_sizes}); judges need both"
+            f"dataset {data.name!r} has no image pixels or no learnable discrete factors with "
+            f">= 2 values (x_shape {data.x_shape}, factors {data.factor_sizes}, left out "
+            f"{left_out_factors(data.factor_sizes)}); judges need both"
         )
     names = sorted(sizes)
     config = PredictorConfig(
@@ -330,4 +344,4 @@ def fit_judge(
         judge, batches, epochs=training.epochs, lr=training.lr, seed=seed, device=device
     )
     held_out = evaluate_predictor(judge, _labelled(data, test_ids, 1024, names), device=device)
-    return judge, result, held_out
+    return judge, {**result, "left_out": left_out_factors(data.factor_sizes)}, held_out

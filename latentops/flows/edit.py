@@ -96,12 +96,18 @@ def edit_flow(
     parallel: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Edit the selected items along each direction at each strength; write the edits table."""
+    """Edit the selected items along each direction at each strength; write the edits table.
+
+    A strength is in the direction's ``strength_unit``: for fitted directions 1 means one
+    standard deviation of the data along it ("std"), for manual/imported ones one latent
+    unit ("raw"); the edits rows keep the strength as given and record the unit in params.
+    """
     grid = check_grid(DEFAULT_STRENGTHS if strengths is None else strengths, "strengths")
     opened, snap = _pin(store, table, table_version, chunk_size, batch_size)
     refs = opened.directions.pin(directions, snap)
     ids = snap.select(where=where, sample=sample, seed=seed)
     kind = DirectionEdit(tuple(refs), tuple(grid))
+    units = {ref: opened.directions.get(ref)[0].strength_unit for ref in refs}
     options = {"batch_size": batch_size, "device": device, "images": images}
     return _run(
         opened,
@@ -114,6 +120,7 @@ def edit_flow(
         progress,
         directions=refs,
         strengths=grid,
+        strength_units=units,
         n_items=int(len(ids)),
     )
 

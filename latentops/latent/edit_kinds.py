@@ -30,29 +30,43 @@ class Block(NamedTuple):
     extra: dict[str, Any]  # the kind's own columns: direction, partner_id, dim, params
 
 
+class EditAxis(NamedTuple):
+    """A pinned direction as an edit needs it: unit vector, operation and strength unit.
+
+    ``offsets`` (S,) are the latent distances of the edit's strengths along ``vector`` (the
+    direction's ``offsets(strengths)``), ``unit`` what a strength of 1 means ("std" or "raw").
+    """
+
+    vector: np.ndarray
+    operation: str
+    offsets: np.ndarray
+    unit: str
+
+
 @dataclass(frozen=True)
 class DirectionEdit:
-    """z + s * v/|v| for every pinned direction ``name@v`` and strength s."""
+    """z + offset(s) * v/|v| for every pinned direction ``name@v`` and strength s."""
 
     name: ClassVar[str] = "direction"
     directions: tuple[str, ...]
     strengths: tuple[float, ...]
 
     def blocks(
-        self, ids: np.ndarray, z: np.ndarray, vectors: Mapping[str, tuple[np.ndarray, str]]
+        self, ids: np.ndarray, z: np.ndarray, axes: Mapping[str, EditAxis]
     ) -> Iterator[Block]:
-        """Blocks of z (N, d) edited along each direction; ``vectors``: ref -> (v, operation)."""
+        """Blocks of z (N, d) edited along each direction; rows keep the strengths as given."""
         n, s = len(ids), len(self.strengths)
-        strengths = list(self.strengths)
         for ref in self.directions:
-            v, operation = vectors[ref]
-            walk = direction_traversal(torch.from_numpy(z), torch.from_numpy(v.copy()), strengths)
-            params = {"operation": operation}
+            axis = axes[ref]
+            v = torch.from_numpy(axis.vector.copy())
+            offsets = np.asarray(axis.offsets, np.float64).tolist()  # (S,) latent distances
+            walk = direction_traversal(torch.from_numpy(z), v, offsets)
+            params = {"operation": axis.operation, "strength_unit": axis.unit}
             yield Block(
                 self.name,
                 np.tile(ids, s),
                 walk.reshape(s * n, -1).numpy(),
-                np.repeat(strengths, n),
+                np.repeat(list(self.strengths), n),
                 np.repeat(np.arange(s), n),
                 {"direction": ref, "params": params},
             )

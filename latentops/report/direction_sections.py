@@ -18,6 +18,12 @@ from latentops.report.options import ReportOptions
 
 TARGET = "target.delta"
 OFF = "off_target."
+# what a strength of 1 means, by the unit a scorecard recorded (runs before units were recorded
+# edited in raw latent units)
+STRENGTH_AXIS = {
+    "std": "edit strength (std of the data along the direction)",
+    "raw": "edit strength (raw latent units)",
+}
 
 
 def catalog_table(data: ReportData) -> Table:
@@ -78,12 +84,16 @@ def _strip(
         caption = "thumbnails stored in the edits table; columns are edit strengths"
     elif model is not None and model.has_decoder and len(data.sample_ids):
         z = data.sample_z[: opts.n_items]
-        imgs = direction_images(model, z, d["vector"], opts.strengths)  # (N, S, C, H, W)
+        # the same strengths as ``latentops edit``: in std of the data along v when known
+        offsets = np.asarray(opts.strengths) * (d.get("std") or 1.0)  # (S,)
+        imgs = direction_images(model, z, d["vector"], offsets)  # (N, S, C, H, W)
         grid = [list(r) for r in imgs]
         rows = [f"item {i}" for i in data.sample_ids[: opts.n_items]]
         cols = [fmt(s) for s in opts.strengths]
+        unit = "std of the data along the direction" if d.get("std") else "raw latent units"
         caption = (
-            "decoded for this report from stored latents (no stored edits yet); columns: strengths"
+            "decoded for this report from stored latents (no stored edits yet); columns: "
+            f"strengths in {unit}"
         )
     else:
         return Note("no images: the model has no decoder or the table no rows", "missing")
@@ -113,7 +123,10 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
     if TARGET in curves:
         named = {(f"{TARGET} ({target})" if k == TARGET else k): v for k, v in curves.items()}
         png = figures.dose_response_plot(
-            named, f"{TARGET} ({target})", title=f"dose-response of {ref}"
+            named,
+            f"{TARGET} ({target})",
+            title=f"dose-response of {ref}",
+            xlabel=STRENGTH_AXIS[first.get("strength_unit") or "raw"],
         )
         blocks.append(
             Figure(
@@ -149,10 +162,22 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
                 ("metric", "value", "estimator"), summary, caption="summary", key=f"summary-{ref}"
             )
         )
+    cell = {r["metric"]: r["value"] for r in rows if r["strength"] is None}
+    if cell.get("semantics.weak") == 1.0:
+        blocks.append(
+            Note(
+                "weak semantics: the latents encode the label (probe score high) but the edit "
+                f"barely moves it (judged change {fmt(cell.get('semantics.judged_change'))}, "
+                "median per-item Spearman "
+                f"{fmt(cell.get('semantics.item_spearman_median'))})",
+                "warning",
+            )
+        )
     blocks.append(
         Note(
             f"judge {first['judge']}, target {target}, {first['n_items']} items, seed "
-            f"{first['seed']}, run {short(first['run_id'])}"
+            f"{first['seed']}, run {short(first['run_id'])}; x axis: "
+            + STRENGTH_AXIS[first.get("strength_unit") or "raw"]
         )
     )
     return blocks

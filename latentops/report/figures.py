@@ -80,7 +80,11 @@ def bar_chart(
 
 
 def dose_response_plot(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target: str, *, title: str = ""
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    target: str,
+    *,
+    title: str = "",
+    xlabel: str = "edit strength",
 ) -> bytes:
     """Metric value vs edit strength: the ``target`` curve bold, off-target curves thin."""
     if target not in curves:
@@ -94,7 +98,7 @@ def dose_response_plot(
             ax.plot(s, v, marker="o", ms=4, lw=2.2, color="#d1495b", label=name, zorder=3)
         else:
             ax.plot(s, v, marker=".", ms=3, lw=1.0, ls="--", label=name)
-    ax.set_xlabel("edit strength", fontsize=FONT)
+    ax.set_xlabel(xlabel, fontsize=FONT)
     ax.set_ylabel("judged change vs unedited", fontsize=FONT)
     ax.tick_params(labelsize=FONT)
     ax.grid(alpha=0.3)

@@ -54,10 +54,11 @@ class Table:
 
 @dataclass(frozen=True)
 class Note:
-    """A short paragraph; kind ``missing`` marks a part that is not computed yet."""
+    """A short paragraph; kind ``missing`` marks a part that is not computed yet, ``warning``
+    a result to distrust (e.g. weak semantics)."""
 
     text: str
-    kind: str = "info"  # "info" or "missing"
+    kind: str = "info"  # "info", "missing" or "warning"
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ th { background: var(--bg); font-weight: 600; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 p.note { margin: 4px 0; padding: 6px 10px; border-radius: 6px; background: var(--bg); }
 p.note.missing { background: #fff6e5; border: 1px dashed #e3b341; color: #7a5200; }
+p.note.warning { background: #fdecea; border: 1px solid #d1495b; color: #8a1c2b; }
 table.tiles { border-collapse: separate; border-spacing: 3px; font-size: 11.5px; }
 table.tiles th, table.tiles td { border: 0; padding: 0; background: none; text-align: center;
          font-weight: 500; color: var(--muted); vertical-align: middle; }

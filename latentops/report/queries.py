@@ -126,16 +126,21 @@ def directions(store: Store, model: str, limit: int) -> list[dict[str, Any]]:
     """Latest version of each direction fitted in ``model``'s space, with its vector and metrics."""
     rows = store.sql(
         "SELECT name || '@' || version AS ref, name, version, method, kind, label, operation, "
-        "space, metrics_json, latent_table, latent_table_version, created_at, vector "
+        "space, metrics_json, card_json, latent_table, latent_table_version, created_at, vector "
         "FROM directions WHERE model = ? "
         "QUALIFY version = max(version) OVER (PARTITION BY name) ORDER BY name LIMIT ?",
         [model, limit],
     )
-    out = rows.drop_columns(["vector", "metrics_json"]).to_pylist()
+    out = rows.drop_columns(["vector", "metrics_json", "card_json"]).to_pylist()
     vectors = _vectors(rows["vector"])
-    for row, metrics, v in zip(out, rows["metrics_json"].to_pylist(), vectors, strict=True):
+    cards = rows["card_json"].to_pylist()
+    for row, metrics, card, v in zip(
+        out, rows["metrics_json"].to_pylist(), cards, vectors, strict=True
+    ):
         row["metrics"] = json.loads(metrics or "{}")
         row["vector"] = v
+        # strengths are in std units when the card has the data's spread along the vector
+        row["std"] = json.loads(card or "{}").get("std")
     return out
 
 
@@ -192,7 +197,9 @@ def edit_scores(store: Store, model: str, refs: list[str]) -> dict[str, list[dic
         "  QUALIFY row_number() OVER ("
         "    PARTITION BY direction ORDER BY max(created_at) DESC, run_id) = 1) "
         "SELECT s.direction, s.run_id, s.metric, s.strength, s.value, s.target, s.judge, s.seed, "
-        "s.n_items, s.estimator, s.protocol_id FROM scores s JOIN runs USING (direction, run_id) "
+        "s.n_items, s.estimator, s.protocol_id, "
+        "json_extract_string(s.params_json, '$.strength_unit') AS strength_unit "
+        "FROM scores s JOIN runs USING (direction, run_id) "
         "WHERE s.kind = 'edit' ORDER BY s.direction, s.metric, s.strength NULLS FIRST",
         [model, refs],
     ).to_pylist()

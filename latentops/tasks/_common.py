@@ -84,5 +84,5 @@ def check_evaluation(
     targets = {}
     for ref in refs:
         _, lineage, _ = store.directions.get(ref)
-        targets[ref] = resolve_target(target, lineage.label_spec, judge_card["factors"], ref)[2]
+        targets[ref] = resolve_target(target, lineage.label_spec, judge_card, ref)[2]
     return judge_card["ref"], targets

@@ -20,6 +20,7 @@ from latentops.errors import UnsupportedOperationError
 from latentops.latent.edit_kinds import (
     Block,
     DirectionEdit,
+    EditAxis,
     EditKind,
     Interpolation,
     Traversal,
@@ -39,8 +40,11 @@ def _blocks(
     """The kind's edit blocks, given what it needs from the store and the model."""
     if isinstance(kind, DirectionEdit):
         found = (store.directions.get(ref)[0] for ref in kind.directions)
-        vectors = {r: (d.vector, d.operation) for r, d in zip(kind.directions, found, strict=True)}
-        return kind.blocks(items, snap.z_of(items), vectors)
+        axes = {
+            r: EditAxis(d.vector, d.operation, d.offsets(kind.strengths), d.strength_unit)
+            for r, d in zip(kind.directions, found, strict=True)
+        }
+        return kind.blocks(items, snap.z_of(items), axes)
     if isinstance(kind, Interpolation):
         return kind.blocks(items, snap.z_of(items[:, 0]), snap.z_of(items[:, 1]))
     if isinstance(kind, Traversal):

@@ -17,6 +17,7 @@ import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from latentops.directions import probe_scores
 from latentops.errors import InvalidInputError
 from latentops.evaluation import (
     Judged,
@@ -56,7 +57,10 @@ def train_judge(
     split = assign_split(ids)  # the latent tables' split: judges never see "test" items
     train_ids, test_ids = ids[split == "train"], ids[split == "test"]
     judge, result, held_out = fit_judge(data, train_ids, test_ids, training, pick_device(device))
-    get_run_logger().info("judge %s held-out accuracy: %s", name, held_out)
+    logger = get_run_logger()
+    logger.info("judge %s held-out accuracy: %s", name, held_out)
+    for factor, reason in result["left_out"].items():
+        logger.info("judge %s predicts no %s: %s", name, factor, reason)
     ref = store.judges.register(
         name,
         judge.cpu(),
@@ -70,6 +74,8 @@ def train_judge(
             "seed": training.seed,
             "n_train": int(len(train_ids)),
             "history": result["history"],
+            # factors without a head, and why: evaluate refuses them as targets with the reason
+            "left_out": result["left_out"],
         },
         metrics={
             "held_out_accuracy": held_out,
@@ -111,7 +117,7 @@ def score_chunk(
     judge_net, judge_card = load_judge(store, judge, dev)
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
-    attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
+    attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card, direction)
     data = real_images(model_card)
     scorecard = Scorecard(
         Judged(judge_net, attr, weights),
@@ -123,6 +129,7 @@ def score_chunk(
         ppl_eps=ppl_eps,
         seed=seed,
         offset=offset,
+        offsets=vec.offsets,
     )
     z = snap.z_of(item_ids)  # (N, d)
     for batch in data.batches(batch_size, item_ids):
@@ -153,13 +160,15 @@ def write_scorecard(
     card = snap.card
     model_card = store.models.card(card["model"])
     judge_card = store.judges.card(judge)
-    _, lineage, _ = store.directions.get(direction)
-    attr, _, expr = resolve_target(target, lineage.label_spec, judge_card["factors"], direction)
+    vec, lineage, _ = store.directions.get(direction)
+    attr, _, expr = resolve_target(target, lineage.label_spec, judge_card, direction)
     data = real_images(model_card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)
-    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate)
+    probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
+    probe = max(probes) if probes else None  # encoded if either probe reads it out
+    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate, probe)
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
 
@@ -170,7 +179,14 @@ def write_scorecard(
         strength_grid=tuple(float(s) for s in strengths),
         judge=judge_card["ref"],
         judge_sha256=judge_card["sha256"],
-        params={"target": expr, "selection": selection or {}, "data": data.fingerprint},
+        params={
+            "target": expr,
+            "selection": selection or {},
+            "data": data.fingerprint,
+            # what the strength grid means: "std" of the data along the direction, or "raw"
+            "strength_unit": vec.strength_unit,
+            "direction_std": vec.std,
+        },
     )
     scores = [
         Score(

@@ -39,10 +39,12 @@ def train_model(
     train_config: dict[str, Any],
     device: str | None = None,
     progress: bool = False,
+    recipe: dict[str, Any] | None = None,
 ) -> str:
     """Train ``arch`` on ``dataset`` and register it as the next version of ``name``.
 
-    ``progress`` shows a bar of optimiser steps with the epoch and the latest loss.
+    ``progress`` shows a bar of optimiser steps with the epoch and the latest loss; ``recipe``
+    (the name and protocol of a reference recipe) goes into the card's ``train``.
     """
     store = Store.open(store_path)
     data = open_dataset(dataset, dataset_options)
@@ -84,6 +86,7 @@ def train_model(
             "config": dataclasses.asdict(cfg),
             "dataset_options": dataset_options,
             "n_items": len(ids),
+            **({"recipe": recipe} if recipe else {}),
         },
         metrics={"final": result.final, "history": result.history},
         run_id=current_run_id(),

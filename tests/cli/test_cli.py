@@ -114,3 +114,66 @@ def test_directions_list_shows_the_knn_probe_beside_the_linear_one(capsys, tmp_p
     row = next(line for line in out.splitlines() if "angle@1" in line)
     assert f"{arc.metrics['linear_r2']:.3f}" in row and f"{arc.metrics['knn_r2']:.3f}" in row
     assert "encoded, but not linearly" in row
+
+
+def test_show_scorecard_prints_the_weak_semantics_flag(capsys):
+    import pyarrow as pa
+
+    from latentops.cli._edit import show_scorecard
+
+    def rows(ref, weak):
+        base = {"direction": ref, "target": "scale", "judge": "judge@1", "n_items": 8}
+        per = [{**base, "metric": "target.mean", "strength": s, "value": s} for s in (-1.0, 1.0)]
+        summary = {"semantics.weak": weak, "semantics.judged_change": 0.04}
+        summary["semantics.item_spearman_median"] = 0.1
+        return per + [
+            {**base, "metric": m, "strength": None, "value": v} for m, v in summary.items()
+        ]
+
+    show_scorecard(pa.Table.from_pylist(rows("scale@1", 1.0) + rows("posx@1", 0.0)))
+    out = capsys.readouterr().out
+    assert out.count("weak semantics") == 1 and "judged change 0.04" in out
+    assert out.index("weak semantics") > out.index("scale@1") > out.index("posx@1")
+
+
+def test_train_recipe_plans_its_grid_and_says_it_is_meant_for_a_gpu(capsys):
+    code, out, _ = _run(capsys, "train", "--help")
+    assert code == 0 and "--recipe" in out and "GPU" in out
+    code, out, _ = _run(capsys, "train", "--recipe", "dsprites-reference", "--plan")
+    assert code == 0 and "18 run(s), at least 300000 steps each" in out
+    assert "Locatello" in out
+    code, _, err = _run(capsys, "train", "--recipe", "dsprites-reference", "--beta", "3", "--plan")
+    assert code == 1 and "beta [3.0] is not in recipe" in err
+    code, _, err = _run(capsys, "train", "--max-steps", "5")
+    assert code == 2 and "--recipe" in err
+
+
+def test_train_recipe_run_stores_the_recipe_and_its_schedule_in_the_card(cli_env, tmp_path):
+    """One (beta, seed) of the reference recipe, cut to 2 steps on 64 items, as a user runs it."""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "store"
+    argv = ["train", "--recipe", "dsprites-reference", "--beta", "4", "--seed", "1"]
+    argv += ["--max-steps", "2", "--n-items", "64", "--device", "cpu", "--store", str(root)]
+    done = subprocess.run(
+        [sys.executable, "-m", "latentops", *argv],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "registered dsprites-reference-beta4-seed1@1" in done.stdout
+    card = Store.open(root).models.card("dsprites-reference-beta4-seed1")
+    recipe = card["train"]["recipe"]
+    assert recipe["name"] == "dsprites-reference" and recipe["protocol"]["steps"] == 2
+    assert recipe["protocol"]["betas"] == [1, 2, 4, 6, 8, 16]
+    config = card["train"]["config"]
+    # the recipe's optimiser and schedule reached the training loop: 64 items / batch 64 = 1
+    # step per epoch, so 2 epochs for the 2 steps
+    assert (config["schedule"], config["lr"], config["batch_size"]) == ("constant", 1e-4, 64)
+    assert config["epochs"] == 2 and config["warmup_steps"] == 0 and config["seed"] == 1
+    assert card["train"]["dataset_options"] == {"image_size": 64, "n_items": 64}
+    assert json.dumps(recipe) and len(Store.open(root).models.list()) == 1

@@ -82,7 +82,7 @@ def test_strengths_are_in_data_std_units_along_the_direction() -> None:
     assert pc.std == pytest.approx(float(np.std(z @ pc.vector)), rel=0.01)
     # a manual vector has seen no data: strengths stay latent distances
     manual = Direction(vector=np.ones(4), method="manual")
-    assert manual.strength_unit == "latent" and manual.offsets([1.5]).tolist() == [1.5]
+    assert manual.strength_unit == "raw" and manual.offsets([1.5]).tolist() == [1.5]
 
 
 def test_card_round_trip_keeps_form_and_std() -> None:

@@ -12,9 +12,13 @@ from latentops.errors import InvalidInputError
 from latentops.evaluation import (
     UNLEARNABLE,
     AttributePredictor,
+    JudgeTraining,
     PredictorConfig,
     evaluate_predictor,
+    fit_judge,
     judge_factors,
+    left_out_factors,
+    resolve_target,
     train_predictor,
 )
 
@@ -144,6 +148,42 @@ def test_judge_factors_leave_out_the_unlearnable_orientation_head():
     sizes = {"shape": 3, "scale": 6, "orientation": 40, "pos_x": 32, "pos_y": 32, "c": 1}
     assert judge_factors(sizes) == {"shape": 3, "scale": 6, "pos_x": 32, "pos_y": 32}
     assert "symmetry" in UNLEARNABLE["orientation"]
+    assert left_out_factors(sizes) == {
+        "orientation": UNLEARNABLE["orientation"],
+        "c": "one value only: nothing to tell apart",
+    }
+
+
+def test_fit_judge_trains_only_the_judge_factors_and_says_what_it_left_out():
+    from latentops.data import get_dataset
+
+    data = get_dataset("dsprites", image_size=16, n_items=64)
+    ids = data.item_ids()
+    training = JudgeTraining(epochs=1, batch_size=32, width=4, feature_dim=8)
+    judge, result, held_out = fit_judge(data, ids[:48], ids[48:], training)
+    assert "orientation" in data.factor_sizes and "orientation" not in judge.heads
+    assert (
+        set(judge.heads) == set(judge_factors(data.factor_sizes)) and "orientation" not in held_out
+    )
+    assert result["left_out"] == {"orientation": UNLEARNABLE["orientation"]}
+
+
+def test_a_target_on_a_left_out_factor_is_refused_with_the_reason():
+    card = {
+        "ref": "judge@3",
+        "factors": {"shape": 3, "pos_x": 32},
+        "train": {"left_out": {"orientation": UNLEARNABLE["orientation"]}},
+    }
+    attr, weights, expr = resolve_target(None, {"expr": "shape==2"}, card, "heart@1")
+    assert (attr, expr, weights.tolist()) == ("shape", "shape==2", [0.0, 0.0, 1.0])
+    for target in ("orientation", "orientation>=20"):
+        with pytest.raises(InvalidInputError, match=r"judge@3 does not predict orientation.*symm"):
+            resolve_target(target, None, card, "rot@1")
+    with pytest.raises(InvalidInputError, match="cannot see"):  # unknown, not left out
+        resolve_target("colour", None, card, "c@1")
+    old = {"ref": "judge@1", "factors": {"shape": 3}, "train": {}}  # a card before left_out
+    with pytest.raises(InvalidInputError, match="cannot see"):
+        resolve_target("orientation", None, old, "rot@1")
 
 
 def test_grid_factors_are_also_scored_within_one_step():

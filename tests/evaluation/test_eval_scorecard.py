@@ -206,3 +206,58 @@ def test_weak_semantics_flags_an_encoded_label_the_edit_does_not_move():
     assert weak_semantics(0.2, s, flat)["weak_semantics"] == 0.0
     with pytest.raises(InvalidInputError, match="probe_score=nan"):
         weak_semantics(float("nan"), s, flat)
+
+
+def _scorecard(probe_grid, **kw):
+    """A Scorecard whose decoder draws only latent dim 0, edited along dim 1 (or ``v``)."""
+    from latentops.evaluation import AttributePredictor, Judged, PredictorConfig, Scorecard
+
+    torch.manual_seed(0)
+    config = PredictorConfig(image_size=8, factor_sizes={"a": 4, "b": 3}, width=4, feature_dim=8)
+    judged = Judged(AttributePredictor(config), "a", np.arange(4.0))
+    seen = []
+
+    def decode(z):
+        seen.append(z.clone())
+        return torch.sigmoid(z[:, :1, None, None]).expand(-1, 1, 8, 8).contiguous()
+
+    card = Scorecard(
+        judged,
+        decode,
+        lambda x: torch.zeros(x.shape[0], 3),
+        np.asarray(probe_grid, np.float64),
+        kw.pop("v", np.array([0.0, 1.0, 0.0], np.float32)),
+        ppl_items=0,
+        ppl_eps=0.01,
+        seed=0,
+        **kw,
+    )
+    z = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    card.add(z, torch.rand(6, 1, 8, 8))
+    return card, z, seen
+
+
+def test_scorecard_edits_by_the_directions_offsets():
+    grid = [-2.0, 0.0, 2.0]
+    _, z, seen = _scorecard(grid, offsets=lambda s: np.asarray(s, np.float64) * 3.0)
+    edited = seen[0].view(3, 6, 3).numpy()  # (S, B, d): one decode of every strength
+    for i, s in enumerate(grid):
+        np.testing.assert_allclose(edited[i], z + np.array([0.0, 3.0 * s, 0.0]), atol=1e-6)
+    _, z, seen = _scorecard(grid)  # no offsets: strengths are latent distances
+    np.testing.assert_allclose(seen[0].view(3, 6, 3).numpy()[2], z + [0.0, 2.0, 0.0], atol=1e-6)
+
+
+def test_every_scorecard_carries_the_weak_semantics_check():
+    grid = [-2.0, 0.0, 2.0]
+    card, _, _ = _scorecard(grid)  # the decoder ignores dim 1: the judge sees no change
+    logp = np.random.default_rng(1).standard_normal(50)
+    values, skipped = card.finish(logp, None, probe_score=0.95)
+    assert values[("semantics.weak", None)][0] == 1.0
+    assert values[("semantics.judged_change", None)][0] < 1e-6
+    assert values[("semantics.weak", None)][2]["probe_score"] == 0.95
+    assert values[("semantics.weak", None)][1].startswith("1 when the probe score")
+    values, _ = card.finish(logp, None, probe_score=0.3)  # not encoded: no claim to be weak
+    assert values[("semantics.weak", None)][0] == 0.0
+    values, skipped = card.finish(logp, None)  # no probe (pca, manual): left out with why
+    assert ("semantics.weak", None) not in values
+    assert any(s.startswith("semantics.weak: ") for s in skipped)

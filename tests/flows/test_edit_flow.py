@@ -93,8 +93,17 @@ def test_direction_edits_are_z_plus_strength_v_and_decode_to_their_thumbnails(ed
     z, latents = _z(edit_store, "t", ids)
     assert set(latents["shape"].to_pylist()) == {2} and len(set(ids)) == 10
     v, _, _ = edit_store.directions.get("posx@1")
-    s = rows["strength"].to_numpy()[:, None]
-    np.testing.assert_allclose(z_matrix(rows, "z_edit"), z + s * v.vector, atol=1e-5)
+    # strengths are in std of the data along the direction: z + strength * std * v
+    s = rows["strength"].to_numpy()
+    assert v.strength_unit == "std" and 0 < v.std != 1.0
+    assert sorted(set(s.tolist())) == [-2.0, 0.0, 2.5]  # rows keep the strengths as given
+    np.testing.assert_allclose(
+        z_matrix(rows, "z_edit"), z + (s * v.std)[:, None] * v.vector, atol=1e-5
+    )
+    params = [json.loads(p) for p in rows["params_json"].to_pylist()]
+    assert {p["strength_unit"] for p in params} == {"std"} and out["strength_units"] == {
+        "posx@1": "std"
+    }
     model, card = edit_store.models.load("vae@1")
     with torch.inference_mode():
         expect = model.decode(torch.tensor(z_matrix(rows, "z_edit"))).numpy()
@@ -116,6 +125,28 @@ def test_direction_edits_are_z_plus_strength_v_and_decode_to_their_thumbnails(ed
         store=root,
     )
     assert again["written"] == 0 and _edits(edit_store).num_rows == 30  # exactly once
+
+
+def test_a_direction_without_std_edits_in_raw_latent_units(edit_store):
+    from latentops.directions import Direction
+    from latentops.storage.catalog import DirectionLineage
+
+    snap = edit_store.latent_table("t")
+    v = np.zeros(snap.d, np.float32)
+    v[0] = 1.0
+    card = snap.card
+    lineage = DirectionLineage(
+        latent_table="t", model=card["model"], model_sha256=card.get("model_sha256")
+    )
+    edit_store.directions.register("axis0", Direction(v, "manual"), lineage)
+    out = edit_flow("t", ["axis0"], strengths=[-1.0, 2.0], sample=4, store=str(edit_store.root))
+    assert out["strength_units"] == {"axis0@1": "raw"}
+    rows = _edits(edit_store)
+    z, _ = _z(edit_store, "t", rows["item_id"].to_numpy())
+    s = rows["strength"].to_numpy()
+    np.testing.assert_allclose(z_matrix(rows, "z_edit"), z + s[:, None] * v, atol=1e-6)
+    params = {json.loads(p)["strength_unit"] for p in rows["params_json"].to_pylist()}
+    assert params == {"raw"}
 
 
 def test_item_selection_and_grids_are_validated_before_writing(edit_store):

@@ -118,6 +118,9 @@ def test_posx_direction_moves_judged_posx_monotonically_and_keeps_shape(judged):
     # shape (classes 0..2) barely moves while pos_x travels across the image
     assert max(shape) < 0.25 and max(shape) < 0.05 * (target[-1] - target[0])
     assert value[("linearity.r2", None)] > 0.8
+    # pos_x is encoded (probe) and the edit moves it: not weak semantics
+    assert value[("semantics.weak", None)] == 0.0
+    assert value[("semantics.judged_change", None)] == pytest.approx(target[-1] - target[0])
 
 
 def test_scorecard_rows_carry_their_protocol(judged):
@@ -141,6 +144,8 @@ def test_scorecard_rows_carry_their_protocol(judged):
         "linearity.r2",
         "smoothness.ppl",
         "calibration.strength",
+        "semantics.weak",
+        "semantics.judged_change",
     }
     assert expected <= metrics and "off_target.pos_x" not in metrics  # pos_x is the target
     for row in card.values():
@@ -149,6 +154,7 @@ def test_scorecard_rows_carry_their_protocol(judged):
         assert row["estimator"] and row["code_version"] and row["model"] == "bvae@1"
         params = json.loads(row["params_json"])
         assert params["target"] == "pos_x" and params["selection"]["sample"] == 256
+        assert params["strength_unit"] == "std" and params["direction_std"] > 0
     ppl = card[("posx@1", "smoothness.ppl", None)]
     assert json.loads(ppl["params_json"])["eps"] == 0.01
     # the same metric computed differently (another eps) gets another protocol id
@@ -186,7 +192,8 @@ def test_scores_match_an_independent_computation(judged):
             float((base - x).square().mean()), rel=1e-4
         )
         for s in (-2.0, 1.0, 2.0):
-            ze = apply_direction(z, torch.from_numpy(v.vector.copy()), s)
+            # strengths are in std of the data along the direction, as in `latentops edit`
+            ze = apply_direction(z, torch.from_numpy(v.vector.copy()), float(v.offsets(s)))
             xe = model.decode(ze)
             pred = judge.predict(xe)
             assert card[("target.mean", s)] == pytest.approx(float(pred["pos_x"].mean()), abs=1e-4)
@@ -312,6 +319,7 @@ def test_digits_judge_is_a_versioned_classifier(judged):
     ref = train_judge_flow("digits", store=str(store.root), epochs=4, lr=3e-3)
     card = JudgeRegistry(store.root).card(ref)
     assert ref == "digits-judge@1" and card["factors"] == {"digit": 10}
+    assert card["train"]["left_out"] == {}
     assert card["dataset"] == "digits" and card["config"]["image_size"] == 8
     print(f"\ndigits judge held-out accuracy: {card['metrics']['held_out_accuracy']}")
     assert card["metrics"]["held_out_accuracy"]["digit"] > 0.5  # chance is 0.1
@@ -328,8 +336,16 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     specs = [
         {"name": "posx", "method": "ridge", "label": "pos_x"},
         {"name": "pc2", "method": "pca", "params": {"n_components": 1}},
+        {"name": "turn", "method": "ridge", "label": "orientation"},
     ]
-    assert sorted(fit_directions_flow("bv", specs, store=root)) == ["pc2-pca0@1", "posx@2"]
+    fitted = sorted(fit_directions_flow("bv", specs, store=root))
+    assert fitted == ["pc2-pca0@1", "posx@2", "turn@1"]
+    # the judge has no orientation head (it cannot be learned): evaluate refuses, saying why
+    left_out = JudgeRegistry(store.root).card("judge@1")["train"]["left_out"]
+    assert "orientation" not in JudgeRegistry(store.root).card("judge@1")["factors"]
+    assert "symmetry" in left_out["orientation"]
+    with pytest.raises(InvalidInputError, match="judge@1 does not predict orientation.*symmetry"):
+        evaluate_flow("bv", ["turn"], "judge", sample=8, store=root)
     spec = ReevaluateSpec(judge="judge", strengths=[-2.0, 0.0, 2.0], sample=32, seed=3)
     first = reevaluate_flow(spec, store=root)
     assert first["judge"] == "judge@1"
@@ -337,6 +353,8 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     # an unsupervised direction has no label for the judge: skipped with the reason, not failed
     (pc,) = [s for s in first["skipped"] if s["ref"] == "pc2-pca0@1"]
     assert "--target" in pc["reason"]
+    (turn,) = [s for s in first["skipped"] if s["ref"] == "turn@1"]
+    assert "does not predict orientation" in turn["reason"]
     card = _scores(store, first["evaluated"]["posx@2"])
     rows = [r for (d, _, _), r in card.items() if d == "posx@2"]
     assert rows and all(r["judge"] == "judge@1" and r["n_items"] == 32 for r in rows)

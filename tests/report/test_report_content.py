@@ -148,6 +148,19 @@ def test_scored_page_shows_stored_edits_scorecards_and_metrics(scored_store, sco
             "SELECT value FROM scores WHERE direction = ? AND metric = 'linearity.r2'", [ref]
         )
         assert summary["linearity.r2"] == fmt(linearity["value"][0].as_py())
+        # strengths were in std of the data along the direction (recorded in the protocol)
+        unit = scored_store.sql(
+            "SELECT DISTINCT json_extract_string(params_json, '$.strength_unit') AS u "
+            "FROM scores WHERE direction = ?",
+            [ref],
+        )["u"].to_pylist()
+        assert unit == ["std"] and "semantics.weak" in summary
+    assert html.count("x axis: edit strength (std of the data along the direction)") == 2
+    # a weak-semantics warning under exactly the directions whose stored flag is 1
+    weak = scored_store.sql(
+        "SELECT count(*) AS n FROM scores WHERE metric = 'semantics.weak' AND value = 1"
+    )["n"][0].as_py()
+    assert html.count("weak semantics: the latents encode the label") == weak
 
     metrics = {r["metric"]: r["value"] for r in rows(page, "disentanglement")}
     sql = scored_store.sql(
