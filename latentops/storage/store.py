@@ -27,6 +27,7 @@ from latentops.storage.edits import EditsTable
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
+from latentops.storage.pins import TagsTable
 from latentops.storage.scores import ScoresTable
 from latentops.storage.snapshot import Snapshot, load_snapshot
 
@@ -34,7 +35,7 @@ MARKER = "latentops.json"
 FORMAT = 1
 DEFAULT_PATH = "./latent-store"
 # Tables that live at the top of the store and become SQL views of the same name.
-TOP_TABLES = ("models", "judges", "directions", "edits", "scores")
+TOP_TABLES = ("models", "judges", "directions", "edits", "scores", "tags")
 
 
 class Store:
@@ -47,6 +48,7 @@ class Store:
         self.judges = JudgeRegistry(self.root)
         self.edits = EditsTable(str(self.root / "edits"))
         self.scores = ScoresTable(str(self.root / "scores"))
+        self.tags = TagsTable(str(self.root / "tags"))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -107,7 +109,7 @@ class Store:
         return sorted(p.name for p in children if _delta.exists(str(p)))
 
     def table_uri(self, name: str) -> str:
-        """URI of a top-level table (models, judges, directions, edits, scores)."""
+        """URI of a top-level table (models, judges, directions, edits, scores, tags)."""
         if name not in TOP_TABLES:
             raise NotFoundError(
                 f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}"
