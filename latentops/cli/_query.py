@@ -43,7 +43,8 @@ _PROMPT_HELP = (
 
 @tables_app.callback()
 def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
-    """List latent tables: rows, d, model, current version.
+    """List latent tables: rows, d, model, current version, and storage: files, bytes (data
+    and log), versions, pinned versions (`latentops maintain` reclaims the rest).
 
     Example: latentops tables
     """
@@ -51,6 +52,8 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
         return
     from latentops.errors import LatentOpsError
     from latentops.storage import Store
+    from latentops.storage.maintain import usage
+    from latentops.storage.pins import pinned_versions
 
     s = Store.open(store, create=False)
     rows = []
@@ -58,6 +61,7 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
         t = s.latents(name)
         try:
             card = t.card
+            used = usage(s.root / "latents" / name)
             rows.append(
                 {
                     "table": name,
@@ -66,6 +70,10 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
                     "model": card.get("model"),
                     "dataset": card.get("dataset"),
                     "version": t.version,
+                    "files": used.files,
+                    "bytes": used.bytes + used.log_bytes,
+                    "versions": used.versions,
+                    "pinned": len(pinned_versions(s, name)),
                 }
             )
         except LatentOpsError as exc:  # list the others; `tables check` says how to repair

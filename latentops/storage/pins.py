@@ -19,6 +19,7 @@ from latentops import __version__
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.refs import check_name
 from latentops.storage import _delta
+from latentops.storage.check import missing_files
 
 if TYPE_CHECKING:
     from latentops.storage.store import Store
@@ -46,12 +47,21 @@ class Pin:
 
 
 def _checked_version(store: Store, table: str, version: int) -> None:
-    """Raise NotFoundError unless latent table ``table`` exists and has ``version``."""
-    latest = store.latent_table(table).version
+    """Raise NotFoundError unless latent table ``table`` has ``version`` with all its files."""
+    handle = store.latent_table(table)
+    latest = handle.version
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
         raise NotFoundError(
             f"latent table {table!r} has versions 0..{latest}, not {version!r}; list them "
             f"with `latentops tables show {table}`"
+        )
+    delta = _delta.open_table(handle.uri, version, what=f"latent table {table!r}")
+    paths = [str(p) for p in delta.get_add_actions(flatten=True).column("path").to_pylist()]
+    if missing_files(store.root / "latents" / table, paths):
+        raise NotFoundError(
+            f"version {version} of latent table {table!r} was vacuumed by `latentops maintain` "
+            "(its data files are gone); tag a version it kept: the newest or a pinned one "
+            f"(`latentops tables pins {table}`)"
         )
 
 

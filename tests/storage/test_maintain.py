@@ -64,6 +64,8 @@ def _check_pinned_survive(store):
     assert table.read().equals(latest) and latest.num_rows == 120  # compaction kept every row
     with pytest.raises(Exception, match="missing"):  # an unpinned old version is gone
         table.read(version=10)
+    with pytest.raises(NotFoundError, match="version 10 of latent table 'toy' was vacuumed"):
+        store.tags.tag(store, "toy", 10, "late", None)  # a tag cannot bring files back
 
 
 def test_pinned_versions_stay_readable_and_identical_after_maintain(store):
