@@ -33,10 +33,11 @@ FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, json or pa
 OutOpt = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")
 _PROMPT_HELP = (
     "Read-only SQL over the store. End a statement with ';'. Views: latents.<name>, models, "
-    "judges, directions, direction_vectors, edits, scores. Macros: knn(tbl, q, k, metric), "
+    "judges, directions, direction_vectors, edits, scores, tags. Macros: knn(tbl, q, k, metric), "
     "knn_item(tbl, item_id, k), knn_batch(tbl, queries, k), knn_distance(a, b, metric), "
     "project(z, 'name@v'), edit(z, 'name@v', s), direction('name@v'), log_prior(z), "
-    "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(). "
+    "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(), "
+    "latent_delta('t', v1, v2). "
     "Commands: .tables, .help, .quit"
 )
 

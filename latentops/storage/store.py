@@ -23,6 +23,7 @@ from latentops.refs import check_name
 from latentops.storage import _delta, sql
 from latentops.storage._location import Location
 from latentops.storage.catalog import DirectionCatalog
+from latentops.storage.deltas import version_delta
 from latentops.storage.edits import EditsTable
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
@@ -152,6 +153,7 @@ class Store:
                 views.discard(view)
                 warnings.warn(f"left out view {view}: {exc}", CorruptTableWarning, stacklevel=2)
         con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
+        sql.add_latent_delta(con, lambda t, v1, v2: version_delta(self.latent_table(t), v1, v2))
         if read_only:
             sql.lock_down(con)
         return con
