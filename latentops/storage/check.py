@@ -181,5 +181,8 @@ def repair(store: Store, table: str, run_id: str | None = None) -> int:
     paths = delta.get_add_actions(flatten=True).column("path").to_pylist()
     if not missing_files(loc, [str(p) for p in paths]):
         return 0
-    metrics = delta.repair(commit_properties=_delta.commit_props(run_id, "repair"))
+    metrics = delta.repair(
+        commit_properties=_delta.commit_props(run_id, "repair"),
+        post_commithook_properties=_delta.KEEP_LOG,
+    )
     return len(metrics.get("files_removed", []))

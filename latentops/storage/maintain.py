@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pyarrow.fs as pafs
-from deltalake import DeltaTable, PostCommitHookProperties
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from latentops.errors import InvalidInputError
@@ -39,9 +39,6 @@ GRACE = timedelta(minutes=10)
 DEFAULT_OLDER_THAN = timedelta(days=7)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"s": 1, "": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-# Our own commits never run delta-rs' expired-log cleanup: it deletes commit files older than
-# logRetentionDuration, and with them time travel to pinned versions.
-_HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 
 
 def parse_age(text: str) -> timedelta:
@@ -148,7 +145,7 @@ def _compact(uri: str, run_id: str | None) -> tuple[int, int]:
         with _delta.reaching(uri, "compact"):
             return table.optimize.compact(
                 commit_properties=_delta.commit_props(run_id, "maintain: compact"),
-                post_commithook_properties=_HOOKS,
+                post_commithook_properties=_delta.KEEP_LOG,
             )
 
     metrics = _delta.retry_commit(attempt, f"compacting {uri}")

@@ -131,6 +131,7 @@ class TagsTable:
                     # both values passed check_name / are table names: no quotes inside
                     f"\"table\" = '{table}' AND name = '{name}'",
                     commit_properties=_delta.commit_props(run_id, "untag"),
+                    post_commithook_properties=_delta.KEEP_LOG,
                 )
 
         _delta.retry_commit(attempt, f"removing tag {name!r} of {table}")

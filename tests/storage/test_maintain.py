@@ -168,3 +168,22 @@ def test_pins_from_scores_and_edits(store):
     rows = build_edit_rows("direction", [0], z, [1.0], [0], edit, direction="heart@1")
     store.edits.insert(rows, "run-8")
     assert pins(store, "toy") == [Pin(1, "edit", "direction heart@1"), Pin(2, "score", "run run-9")]
+
+
+def test_commits_never_trim_the_log_behind_the_pins(store):
+    """delta-rs' post-commit hook would delete commit files past logRetentionDuration (30 days)
+    at each checkpoint; our commits turn that off, so a month-old pinned version still loads."""
+    from deltalake import DeltaTable
+
+    table = _grow(store, commits=3)
+    store.tags.tag(store, "toy", 1, "old", None)
+    rows = table.read(version=1)
+    DeltaTable(table.uri).alter.set_table_properties({"delta.checkpointInterval": "2"})
+    log = os.path.join(table.uri, "_delta_log")
+    month_ago = time.time() - 40 * 86400
+    for name in os.listdir(log):
+        os.utime(os.path.join(log, name), (month_ago, month_ago))
+    for i in range(3, 7):  # checkpoints at versions 6 and 8
+        _insert(table, range(i * 10, (i + 1) * 10), seed=i)
+    assert any(n.endswith(".checkpoint.parquet") for n in os.listdir(log))
+    assert table.read(version=1).equals(rows)
