@@ -108,7 +108,8 @@ def main() -> None:
         print(
             f"# {commits} commits x {per} items (d={D}) in {grow_s:.1f} s; maintain "
             f"{maintain_s:.1f} s: compacted {report.compacted_removed} files into "
-            f"{report.compacted_added}, vacuumed {len(report.vacuum_files)} files, kept "
+            f"{report.compacted_added}, vacuumed {len(report.vacuum_files)} files and "
+            f"{len(report.log_files)} log entries, kept "
             f"versions {report.retained_versions} (pinned {report.pinned_versions}: identical)"
         )
     units = {"files": "", "data_bytes": " B", "log_bytes": " B", "knn": " ms", "group_by": " ms"}

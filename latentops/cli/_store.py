@@ -104,15 +104,17 @@ def maintain(
     reports = maintain_store(s, table=table, older_than=window, dry_run=dry_run)
     for r in reports:
         removed = f"{len(r.vacuum_files)} files ({_size(r.vacuum_bytes)})"
+        log = f"{len(r.log_files)} log entries ({_size(r.log_bytes)})"
         if dry_run:
-            console.print(Text(f"{r.table}: would remove {removed}"))
-            for name in r.vacuum_files:
+            console.print(Text(f"{r.table}: would remove {removed} and {log}"))
+            for name in r.vacuum_files + [f"_delta_log/{n}" for n in r.log_files]:
                 console.print(Text(f"  {name}"))
             continue
         after = r.after or r.before
         line = (
             f"{r.table}: compacted {r.compacted_removed} small files into {r.compacted_added}, "
-            f"checkpoint at v{r.checkpoint}, removed {removed}, kept {len(r.retained_versions)} "
+            f"checkpoint at v{r.checkpoint}, removed {removed} and {log}, kept "
+            f"{len(r.retained_versions)} "
             f"versions ({len(r.pinned_versions)} pinned); now {after.files} files, "
             f"{_size(after.bytes)} (was {r.before.files}, {_size(r.before.bytes)})"
         )

@@ -75,6 +75,8 @@ class TableMaintenance:
     checkpoint: int | None = None  # version the log was checkpointed at
     vacuum_files: list[str] = field(default_factory=list)
     vacuum_bytes: int = 0
+    log_files: list[str] = field(default_factory=list)  # log entries before the oldest kept
+    log_bytes: int = 0
     retained_versions: list[int] = field(default_factory=list)
     pinned_versions: list[int] = field(default_factory=list)
     note: str | None = None
@@ -83,6 +85,7 @@ class TableMaintenance:
         """A JSON-able summary (file names left out)."""
         out = asdict(self)
         out["vacuum_files"] = len(self.vacuum_files)
+        out["log_files"] = len(self.log_files)
         return out
 
 
@@ -208,8 +211,51 @@ def maintain_table(
     if not dry_run:
         for rel in report.vacuum_files:
             loc.child(rel).unlink(missing_ok=True)
+        if latent:  # a pin taken meanwhile keeps its log too
+            retained |= pinned_versions(store, name)
+    _trim_log(loc, min(retained), cutoff_s, dry_run, report)
+    if not dry_run:
         report.after = usage(loc)
     return report
+
+
+def _log_version(name: str) -> int | None:
+    """The version a log entry (commit, checkpoint, crc) belongs to; None for other files."""
+    head = name.partition(".")[0]
+    return int(head) if len(head) == 20 and head.isdigit() else None
+
+
+def _trim_log(
+    loc: Location, oldest: int, cutoff_s: float, dry_run: bool, report: TableMaintenance
+) -> None:
+    """Delete log entries of versions before ``oldest`` once a checkpoint at ``oldest`` exists.
+
+    Loading version v needs a checkpoint at or before v and the commits after it up to v, so
+    with a checkpoint at the oldest kept version every kept version still loads.
+    """
+    log = loc / "_delta_log"
+    with _delta.reaching(loc.uri, "list"):
+        infos = loc.fs.get_file_info(pafs.FileSelector(log.path, allow_not_found=True))
+    old = []
+    for info in infos:
+        version = _log_version(info.base_name)
+        if version is None or version >= oldest or info.type != pafs.FileType.File:
+            continue
+        if info.mtime is not None and info.mtime.timestamp() < cutoff_s:
+            old.append(info)
+    if not old:
+        return
+    if not dry_run:
+        with _delta.reaching(loc.uri, "checkpoint"):
+            DeltaTable(
+                loc.uri, version=oldest, storage_options=storage_options_for(loc.uri)
+            ).create_checkpoint()
+        if not (log / f"{oldest:020d}.checkpoint.parquet").is_file():
+            return  # no checkpoint to start from: keep the whole log
+        for info in old:
+            log.child(info.base_name).unlink(missing_ok=True)
+    report.log_files = sorted(i.base_name for i in old)
+    report.log_bytes = sum(i.size or 0 for i in old)
 
 
 def _recheck(

@@ -49,7 +49,7 @@ def test_tag_pins_tables_and_maintain(grown, capsys):
     listing = _out(capsys)
     assert "│ 6 │ 6 │" in listing  # version 6, 6 data files
     _ok("maintain", "--dry-run", "--older-than", "0", "--store", root)
-    assert "latents/toy: would remove 0 files (0 B)" in _out(capsys)
+    assert "latents/toy: would remove 0 files (0 B) and 0 log entries (0 B)" in _out(capsys)
     _ok("maintain", "--older-than", "0", "--table", "toy", "--store", root)
     done = _out(capsys)
     # fresh versions are inside the 10-minute grace for writers: compacted, nothing removed yet

@@ -59,6 +59,11 @@ def _check_pinned_survive(store):
     assert toy.compacted_removed == 12 and toy.compacted_added == 1
     assert toy.pinned_versions == [4, 7]
     assert toy.vacuum_files and toy.after.files < toy.before.files
+    # the log before the oldest kept version went too, after a checkpoint at that version
+    assert toy.log_files and {int(f[:20]) for f in toy.log_files} == {0, 1, 2, 3}
+    log = store.root / "latents" / "toy" / "_delta_log"
+    assert not any((log / f).exists() for f in toy.log_files)
+    assert (log / f"{4:020d}.checkpoint.parquet").exists()
     for version, rows in before.items():
         assert table.read(version=version).equals(rows)  # bit for bit: same rows, same z
     assert table.read().equals(latest) and latest.num_rows == 120  # compaction kept every row
