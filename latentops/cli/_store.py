@@ -6,7 +6,7 @@ import pyarrow as pa
 import typer
 from rich.text import Text
 
-from latentops.cli._common import StoreOpt, console, show_table
+from latentops.cli._common import StoreOpt, console, err_console, show_table
 from latentops.cli._query import tables_app
 
 
@@ -96,6 +96,7 @@ def maintain(
       latentops maintain --dry-run
       latentops maintain --older-than 30d --table dsprites_vae_v1
     """
+    from latentops.errors import CorruptArtifactError
     from latentops.storage import Store
     from latentops.storage.maintain import maintain_store, parse_age
 
@@ -103,6 +104,9 @@ def maintain(
     s = Store.open(store, create=False)
     reports = maintain_store(s, table=table, older_than=window, dry_run=dry_run)
     for r in reports:
+        if r.problem is not None:
+            err_console.print(Text(f"{r.table}: {r.problem}", style="red"), soft_wrap=True)
+            continue
         removed = f"{len(r.vacuum_files)} files ({_size(r.vacuum_bytes)})"
         log = f"{len(r.log_files)} log entries ({_size(r.log_bytes)})"
         if dry_run:
@@ -119,6 +123,12 @@ def maintain(
             f"{_size(after.bytes)} (was {r.before.files}, {_size(r.before.bytes)})"
         )
         console.print(Text(line + (f"; {r.note}" if r.note else "")))
+    bad = [r.table for r in reports if r.problem is not None]
+    if bad:
+        raise CorruptArtifactError(
+            f"{len(bad)} of {len(reports)} tables were left alone ({', '.join(bad)}); repair "
+            "them as `latentops tables check` prints, then run maintain again"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -26,10 +26,10 @@ import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from latentops.errors import InvalidInputError
+from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
 from latentops.storage import _delta
 from latentops.storage._location import Location, StoreAccessError, storage_options_for
-from latentops.storage.check import table_location, table_names
+from latentops.storage.check import missing_files, table_location, table_names
 from latentops.storage.pins import pinned_versions
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class TableMaintenance:
 
     table: str
     dry_run: bool
-    before: Usage
+    before: Usage | None = None  # None: the table was not maintained (see ``problem``)
     after: Usage | None = None
     compacted_removed: int = 0  # small files compaction replaced
     compacted_added: int = 0
@@ -80,6 +80,7 @@ class TableMaintenance:
     retained_versions: list[int] = field(default_factory=list)
     pinned_versions: list[int] = field(default_factory=list)
     note: str | None = None
+    problem: str | None = None  # why the table was left alone (damaged: `tables check`)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary (file names left out)."""
@@ -175,6 +176,7 @@ def maintain_table(
     latent = table not in _top_tables()
     name = table.removeprefix("latents/")
     label = f"latents/{name}" if latent else table
+    _check_newest(loc, label)
     report = TableMaintenance(label, dry_run, usage(loc))
     if not dry_run:
         report.compacted_removed, report.compacted_added = _compact(uri, run_id)
@@ -217,6 +219,18 @@ def maintain_table(
     if not dry_run:
         report.after = usage(loc)
     return report
+
+
+def _check_newest(loc: Location, label: str) -> None:
+    """Refuse a table whose newest version lists missing data files (compaction reads them)."""
+    delta = _delta.open_table(loc.uri, what=label)
+    paths = [str(p) for p in delta.get_add_actions(flatten=True).column("path").to_pylist()]
+    missing = missing_files(loc, paths)
+    if missing:
+        raise CorruptArtifactError(
+            f"{label}: {len(missing)} data file(s) of the newest version are missing, e.g. "
+            f"{missing[0]}; left alone: see how to repair it with `latentops tables check`"
+        )
 
 
 def _log_version(name: str) -> int | None:
@@ -292,11 +306,24 @@ def maintain_store(
     grace: timedelta = GRACE,
     run_id: str | None = None,
 ) -> list[TableMaintenance]:
-    """Maintain every table of ``store`` (or just ``table``)."""
+    """Maintain every table of ``store`` (or just ``table``); a damaged one is left alone.
+
+    A table that cannot be maintained (damaged log or data files) comes back with
+    ``problem`` set, after the others were maintained.
+    """
     names = [table] if table is not None else table_names(store)
     if table is not None:
         table_location(store, table)  # NotFoundError before any work
-    return [
-        maintain_table(store, n, older_than=older_than, dry_run=dry_run, grace=grace, run_id=run_id)
-        for n in names
-    ]
+    reports = []
+    for name in names:
+        try:
+            reports.append(
+                maintain_table(
+                    store, name, older_than=older_than, dry_run=dry_run, grace=grace, run_id=run_id
+                )
+            )
+        except StoreAccessError:
+            raise
+        except LatentOpsError as exc:
+            reports.append(TableMaintenance(name, dry_run, problem=str(exc)))
+    return reports

@@ -192,3 +192,18 @@ def test_commits_never_trim_the_log_behind_the_pins(store):
         _insert(table, range(i * 10, (i + 1) * 10), seed=i)
     assert any(n.endswith(".checkpoint.parquet") for n in os.listdir(log))
     assert table.read(version=1).equals(rows)
+
+
+def test_a_damaged_table_is_left_alone_and_the_others_maintained(store, table_versions):
+    toy = _grow(store, commits=3)
+    other = store.latents("other")
+    for i in range(3):
+        _insert(other, range(i * 10, (i + 1) * 10), seed=i)
+    lost = sorted(n for n in os.listdir(toy.uri) if n.endswith(".parquet"))[0]
+    os.remove(os.path.join(toy.uri, lost))
+    before = table_versions(store.root)["latents/toy"], sorted(os.listdir(toy.uri))
+    reports = {r.table: r for r in maintain_store(store, **NOW)}
+    assert "data file(s) of the newest version are missing" in reports["latents/toy"].problem
+    assert (table_versions(store.root)["latents/toy"], sorted(os.listdir(toy.uri))) == before
+    assert reports["latents/other"].problem is None
+    assert reports["latents/other"].compacted_removed == 3
