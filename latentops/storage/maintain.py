@@ -201,6 +201,12 @@ def maintain_table(
         report.after = usage(loc)
         return report
     files = _data_files(loc)
+    lost = sorted(needed - set(files))
+    if lost:  # the newest version is whole (checked above): an older kept one lost files
+        report.note = (
+            f"{len(lost)} data file(s) that older kept versions list are missing (e.g. "
+            f"{lost[0]}): time travel to those versions fails"
+        )
     candidates = {
         rel: info
         for rel, info in files.items()

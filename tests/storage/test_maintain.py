@@ -205,5 +205,23 @@ def test_a_damaged_table_is_left_alone_and_the_others_maintained(store, table_ve
     reports = {r.table: r for r in maintain_store(store, **NOW)}
     assert "data file(s) of the newest version are missing" in reports["latents/toy"].problem
     assert (table_versions(store.root)["latents/toy"], sorted(os.listdir(toy.uri))) == before
-    assert reports["latents/other"].problem is None
+    assert reports["latents/other"].problem is None and reports["latents/other"].note is None
     assert reports["latents/other"].compacted_removed == 3
+
+
+def test_a_lost_file_of_a_pinned_version_is_reported(store):
+    table = _grow(store, commits=3)
+    store.tags.tag(store, "toy", 1, "first", None)
+    first = set(maintain_table(store, "toy", **NOW).retained_versions)
+    assert first == {1, 4}
+    kept = sorted(n for n in os.listdir(table.uri) if n.endswith(".parquet"))
+    pinned_only = [n for n in kept if n not in _newest_files(table)]
+    os.remove(os.path.join(table.uri, pinned_only[0]))
+    report = maintain_table(store, "toy", **NOW)
+    assert report.problem is None and "time travel to those versions fails" in report.note
+
+
+def _newest_files(table):
+    from deltalake import DeltaTable
+
+    return set(DeltaTable(table.uri).get_add_actions(flatten=True).column("path").to_pylist())
