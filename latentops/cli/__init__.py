@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from latentops import __version__
-from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve
+from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve, _store
 from latentops.cli._common import err_console, set_debug, set_threads
 from latentops.errors import LatentOpsError
 
@@ -36,6 +36,7 @@ _judges.register(app)
 _query.register(app)
 _serve.register(app)
 _report.register(app)
+_store.register(app)
 app.add_typer(_catalog.directions_app, name="directions")
 app.add_typer(_catalog.models_app, name="models")
 

@@ -33,17 +33,19 @@ FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, json or pa
 OutOpt = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")
 _PROMPT_HELP = (
     "Read-only SQL over the store. End a statement with ';'. Views: latents.<name>, models, "
-    "judges, directions, direction_vectors, edits, scores. Macros: knn(tbl, q, k, metric), "
+    "judges, directions, direction_vectors, edits, scores, tags. Macros: knn(tbl, q, k, metric), "
     "knn_item(tbl, item_id, k), knn_batch(tbl, queries, k), knn_distance(a, b, metric), "
     "project(z, 'name@v'), edit(z, 'name@v', s), direction('name@v'), log_prior(z), "
-    "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(). "
+    "prior_shell_distance(z), l2_norm(z), latent_stats(tbl, factor), score_summary(), "
+    "latent_delta('t', v1, v2). "
     "Commands: .tables, .help, .quit"
 )
 
 
 @tables_app.callback()
 def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
-    """List latent tables: rows, d, model, current version.
+    """List latent tables: rows, d, model, current version, and storage: files, bytes (data
+    and log), versions, pinned versions (`latentops maintain` reclaims the rest).
 
     Example: latentops tables
     """
@@ -51,6 +53,8 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
         return
     from latentops.errors import LatentOpsError
     from latentops.storage import Store
+    from latentops.storage.maintain import usage
+    from latentops.storage.pins import pinned_versions
 
     s = Store.open(store, create=False)
     rows = []
@@ -58,6 +62,7 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
         t = s.latents(name)
         try:
             card = t.card
+            used = usage(s.root / "latents" / name)
             rows.append(
                 {
                     "table": name,
@@ -66,6 +71,10 @@ def tables_list(ctx: typer.Context, store: str | None = StoreOpt) -> None:
                     "model": card.get("model"),
                     "dataset": card.get("dataset"),
                     "version": t.version,
+                    "files": used.files,
+                    "bytes": used.bytes + used.log_bytes,
+                    "versions": used.versions,
+                    "pinned": len(pinned_versions(s, name)),
                 }
             )
         except LatentOpsError as exc:  # list the others; `tables check` says how to repair

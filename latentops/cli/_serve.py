@@ -1,4 +1,4 @@
-"""``latentops serve``: run the encode, refit and re-evaluate deployments against a Prefect server."""
+"""``latentops serve``: run the encode, refit, re-evaluate and maintain deployments on Prefect."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def serve(
     eval_sample: int = typer.Option(
         512, "--eval-sample", help="Re-evaluate: items per scorecard (seeded sample)."
     ),
+    maintain_interval: float = typer.Option(
+        None,
+        "--maintain-interval",
+        help="Also serve maintain-store every N seconds (compact, checkpoint, vacuum), e.g. 86400.",
+    ),
+    maintain_older_than: str = typer.Option(
+        "7d", "--maintain-older-than", help="maintain-store keeps versions newer than this."
+    ),
     runner: str = typer.Option(
         "thread",
         "--runner",
@@ -76,7 +84,8 @@ def serve(
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Serve deployments: incremental encode, refit when a table gains a version, re-evaluate.
+    """Serve deployments: incremental encode, refit when a table gains a version, re-evaluate,
+    and (with --maintain-interval) maintain-store: compact, checkpoint, vacuum, pins kept whole.
 
     Re-evaluate (with --judge) scores every new direction version the judge has not scored.
     Runs until interrupted, against the Prefect server at PREFECT_API_URL, or else the
@@ -85,6 +94,7 @@ def serve(
     Examples:
       latentops serve --model vae --encode-interval 3600
       PREFECT_API_URL=http://127.0.0.1:4200/api latentops serve --model vae --judge dsprites-judge
+      latentops serve --model vae --maintain-interval 86400 --maintain-older-than 7d
       latentops serve --model vae --judge dsprites-judge --eval-strengths -3:3:7 --eval-sample 1024
       latentops serve --model vae@1 --dataset dsprites --n-items 50000 --encode-cron "0 * * * *"
       latentops serve --model emb --dataset file --path items.parquet --vector-column emb --id-column id
@@ -140,6 +150,8 @@ def serve(
         cron=encode_cron,
         refit=refit,
         reevaluate=reevaluate,
+        maintain_interval=maintain_interval,
+        maintain_older_than=maintain_older_than,
     )
     for deployment in deployments:
         console.print(

@@ -12,6 +12,9 @@ the same three for ``prefect deploy`` onto a work pool.
     reevaluate-directions/<name>  runs on that event (for this store), when a judge is given:
                                   scores each direction's newest version the judge has not
                                   scored yet (idempotent)
+    maintain-store/<name>         every ``maintain_interval`` s, when given: compacts,
+                                  checkpoints and vacuums every table, keeping the newest,
+                                  pinned and recent versions whole
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from prefect.events import DeploymentEventTrigger
 from latentops.errors import InvalidInputError
 from latentops.flows._lineage import DIRECTION_REGISTERED, LATENTS_UPDATED
 from latentops.flows.encode import encode_flow
+from latentops.flows.maintain import maintain_flow
 from latentops.flows.params import EncodeSpec
 from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
 from latentops.flows.refit import refit_flow
 from latentops.flows.runners import runner_for
 from latentops.storage import Store
+from latentops.storage.maintain import parse_age
 from latentops.storage.models import trained_on
 
 
@@ -72,16 +77,24 @@ def build_deployments(
     cron: str | None = None,
     refit: bool = True,
     reevaluate: ReevaluateSpec | None = None,
+    maintain_interval: float | None = None,
+    maintain_older_than: str = "7d",
 ) -> list[RunnerDeployment]:
-    """The encode deployment (every ``interval`` s or on ``cron``), refit, and re-evaluate.
+    """The encode deployment (every ``interval`` s or on ``cron``), refit, re-evaluate, maintain.
 
     ``refit`` adds the refit deployment; ``reevaluate`` (a judge and its scorecard settings)
-    adds the re-evaluate deployment.
+    adds the re-evaluate deployment; ``maintain_interval`` (seconds) adds maintain-store,
+    which keeps every version newer than ``maintain_older_than`` (e.g. '7d').
     """
     if interval is not None and cron is not None:
         raise InvalidInputError("give an encode interval or a cron schedule, not both")
     if interval is not None and interval <= 0:
         raise InvalidInputError(f"encode interval {interval!r} must be > 0 seconds")
+    if maintain_interval is not None and maintain_interval <= 0:
+        raise InvalidInputError(
+            f"maintain interval {maintain_interval!r} must be > 0 seconds, e.g. 86400 (daily)"
+        )
+    parse_age(maintain_older_than)
     opened = Store.open(store)
     root = str(opened.root)
     # Fail now, not at the first scheduled run: unknown model, runner or missing prefect-dask.
@@ -131,6 +144,19 @@ def build_deployments(
                 parameters={"spec": reevaluate.model_dump(), "store": root},
                 description=(
                     f"Score new direction versions of {root} with judge {reevaluate.judge}"
+                ),
+                **common,
+            )
+        )
+    if maintain_interval is not None:
+        parameters = {"store": root, "older_than": maintain_older_than}
+        deployments.append(
+            maintain_flow.to_deployment(
+                interval=maintain_interval,
+                parameters=parameters,
+                description=(
+                    f"Compact and vacuum {root}, keeping pinned versions and the last "
+                    f"{maintain_older_than}"
                 ),
                 **common,
             )

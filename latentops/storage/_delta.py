@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from latentops.errors import CorruptArtifactError, NotFoundError, VersionConflictError
@@ -26,6 +26,11 @@ from latentops.storage._location import (
 )
 
 MAX_COMMIT_ATTEMPTS = 25
+# Every commit we make passes this: delta-rs' default post-commit hook, whenever it writes a
+# checkpoint (every 100 commits), deletes commit files older than logRetentionDuration (30
+# days), and with them time travel to older versions, pinned ones included. Pins are ours to
+# keep, so the log is never trimmed behind our back.
+KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 
 
 def commit_props(run_id: str | None, operation: str) -> CommitProperties:
@@ -129,6 +134,7 @@ def create(uri: str, schema: pa.Schema, card: dict[str, Any], run_id: str | None
                     mode="ignore",
                     description=json.dumps(card, sort_keys=True),
                     commit_properties=commit_props(run_id, "create"),
+                    post_commithook_properties=KEEP_LOG,
                     storage_options=storage_options_for(uri),
                 )
         except (CommitFailedError, DeltaError):
@@ -231,6 +237,7 @@ def insert_new(uri: str, data: pa.Table, match: str, run_id: str | None, operati
                     source_alias="s",
                     target_alias="t",
                     commit_properties=commit_props(run_id, operation),
+                    post_commithook_properties=KEEP_LOG,
                 )
                 .when_not_matched_insert_all()
                 .execute()

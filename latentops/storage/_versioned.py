@@ -48,6 +48,7 @@ def register(
                         source_alias="s",
                         target_alias="t",
                         commit_properties=_delta.commit_props(run_id, f"register {what}"),
+                        post_commithook_properties=_delta.KEEP_LOG,
                     )
                     .when_not_matched_insert_all()
                     .execute()

@@ -84,7 +84,7 @@ def check_table(store: Store, table: str) -> TableCheck:
     actions = delta.get_add_actions(flatten=True)
     version, files = delta.version(), [str(p) for p in actions.column("path").to_pylist()]
     rows = sum(int(n or 0) for n in actions.column("num_records").to_pylist())
-    missing = _missing(loc, files)
+    missing = missing_files(loc, files)
     if missing:
         cmd = f"latentops tables repair {shlex.quote(table)} --store {shlex.quote(str(store.root))}"
         return TableCheck(
@@ -101,7 +101,7 @@ def check_table(store: Store, table: str) -> TableCheck:
     return _check_d(table, delta, loc, version, len(files), rows)
 
 
-def _missing(loc: Location, files: list[str]) -> list[str]:
+def missing_files(loc: Location, files: list[str]) -> list[str]:
     """The data files (paths relative to the table) that are not in the store."""
     if not files:
         return []
@@ -179,7 +179,10 @@ def repair(store: Store, table: str, run_id: str | None = None) -> int:
     loc = table_location(store, table)
     delta = _delta.open_table(str(loc), what=table)
     paths = delta.get_add_actions(flatten=True).column("path").to_pylist()
-    if not _missing(loc, [str(p) for p in paths]):
+    if not missing_files(loc, [str(p) for p in paths]):
         return 0
-    metrics = delta.repair(commit_properties=_delta.commit_props(run_id, "repair"))
+    metrics = delta.repair(
+        commit_properties=_delta.commit_props(run_id, "repair"),
+        post_commithook_properties=_delta.KEEP_LOG,
+    )
     return len(metrics.get("files_removed", []))

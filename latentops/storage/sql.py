@@ -20,7 +20,7 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -160,6 +160,32 @@ _SCORE_SUMMARY = """CREATE MACRO score_summary() AS TABLE
            regr_slope(value, strength) AS slope, corr(value, strength) AS corr
     FROM scores WHERE direction IS NOT NULL
     GROUP BY direction, metric ORDER BY direction, metric"""
+
+
+# Item ids inserted / removed between two versions of a latent table: the UDF behind it
+# reads the Delta log (Python, outside DuckDB's sandbox, confined to the store's tables).
+_LATENT_DELTA = """CREATE MACRO latent_delta(tbl, v1, v2) AS TABLE
+    SELECT unnest(__delta, recursive := true)
+    FROM (SELECT __latent_delta(tbl, v1, v2) AS __delta)"""
+_UDF_ERROR = re.compile(r"Python exception occurred while executing the UDF: \w+: (.*)", re.S)
+
+
+def add_latent_delta(
+    con: duckdb.DuckDBPyConnection, delta: Callable[[str, int, int], pa.Table]
+) -> None:
+    """Create ``latent_delta('t', v1, v2)``; ``delta(name, v1, v2)`` gives (item_id, change)."""
+
+    def udf(table: str, v1: int, v2: int) -> list[dict[str, Any]]:
+        return delta(table.removeprefix("latents."), v1, v2).to_pylist()
+
+    con.create_function(
+        "__latent_delta",
+        udf,
+        ["VARCHAR", "BIGINT", "BIGINT"],
+        "STRUCT(item_id BIGINT, change VARCHAR)[]",
+        side_effects=False,
+    )
+    con.execute(_LATENT_DELTA)
 
 
 def connect(
@@ -309,6 +335,9 @@ def _query_error(exc: BaseException, timeout: float | None) -> LatentOpsError:
             f"({_one_line(text).partition(' Possible solutions')[0]}); narrow it or raise "
             "--memory-limit"
         )
+    raised = _UDF_ERROR.search(text)
+    if raised:  # a latentops function (latent_delta) refused: its own message says why
+        return InvalidInputError(f"SQL failed: {_one_line(raised.group(1))}")
     missing = _MISSING_FILE.search(text)
     if missing:
         path = next(g for g in missing.groups() if g)

@@ -23,10 +23,12 @@ from latentops.refs import check_name
 from latentops.storage import _delta, sql
 from latentops.storage._location import Location
 from latentops.storage.catalog import DirectionCatalog
+from latentops.storage.deltas import version_delta
 from latentops.storage.edits import EditsTable
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
 from latentops.storage.models import ModelRegistry
+from latentops.storage.pins import TagsTable
 from latentops.storage.scores import ScoresTable
 from latentops.storage.snapshot import Snapshot, load_snapshot
 
@@ -34,7 +36,7 @@ MARKER = "latentops.json"
 FORMAT = 1
 DEFAULT_PATH = "./latent-store"
 # Tables that live at the top of the store and become SQL views of the same name.
-TOP_TABLES = ("models", "judges", "directions", "edits", "scores")
+TOP_TABLES = ("models", "judges", "directions", "edits", "scores", "tags")
 
 
 class Store:
@@ -47,6 +49,7 @@ class Store:
         self.judges = JudgeRegistry(self.root)
         self.edits = EditsTable(str(self.root / "edits"))
         self.scores = ScoresTable(str(self.root / "scores"))
+        self.tags = TagsTable(str(self.root / "tags"))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -107,7 +110,7 @@ class Store:
         return sorted(p.name for p in children if _delta.exists(str(p)))
 
     def table_uri(self, name: str) -> str:
-        """URI of a top-level table (models, judges, directions, edits, scores)."""
+        """URI of a top-level table (models, judges, directions, edits, scores, tags)."""
         if name not in TOP_TABLES:
             raise NotFoundError(
                 f"unknown table {name!r}; top-level tables: {', '.join(TOP_TABLES)}"
@@ -150,6 +153,7 @@ class Store:
                 views.discard(view)
                 warnings.warn(f"left out view {view}: {exc}", CorruptTableWarning, stacklevel=2)
         con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
+        sql.add_latent_delta(con, lambda t, v1, v2: version_delta(self.latent_table(t), v1, v2))
         if read_only:
             sql.lock_down(con)
         return con

@@ -7,7 +7,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from latentops.errors import LatentOpsError
 from latentops.storage import Store
+from latentops.storage.deltas import version_delta
 
 REFITTABLE = ("classification", "regression")
 _WHY_NOT = {
@@ -20,14 +22,23 @@ _WHY_NOT = {
 }
 
 
+def _rows_changed(store: Store, table: str, then: int, now: int) -> bool:
+    """True unless versions ``then`` and ``now`` of ``table`` hold the same item ids."""
+    try:
+        return version_delta(store.latents(table), then, now).num_rows > 0
+    except LatentOpsError:  # ``then`` no longer reads: refit rather than guess
+        return True
+
+
 @task(cache_policy=NO_CACHE)
 def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Specs to refit the latest version of every stale direction (optionally of one table).
 
     A direction is stale when its lineage's latent_table_version is below the table's
-    current version. Each spec reuses the old fit's method, label and parameters and
-    names the old version as its parent; directions that cannot be refit are listed
-    under ``skipped`` with the reason.
+    current version and the items differ (a compaction alone adds a version, not items).
+    Each spec reuses the old fit's method, label and parameters and names the old version
+    as its parent; directions that cannot be refit are listed under ``skipped`` with the
+    reason.
     """
     store = Store.open(store_path)
     if table is not None:
@@ -48,6 +59,8 @@ def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict
         now, then = current[source], row["latent_table_version"]
         if now is None or then is None or then >= now:
             continue  # up to date (or its table is gone)
+        if not _rows_changed(store, source, then, now):
+            continue  # only maintenance committed since (a compaction): the same rows
         ref = f"{name}@{row['version']}"
         if row["kind"] not in REFITTABLE:
             skipped.append({"ref": ref, "reason": _WHY_NOT.get(row["kind"], "not refittable")})

@@ -256,7 +256,7 @@ def test_the_prompt_survives_markup_and_bad_queries(filled):
     assert "[b]boom[/b]" in result.output and "nope" in result.output
     assert "value out of range" in result.stdout  # a date Python cannot hold, shown as text
     banner = " ".join(result.stdout.partition("latentops>")[0].split())
-    assert "direction_vectors, edits, scores." in banner and "runs" not in banner
+    assert "direction_vectors, edits, scores, tags." in banner and "runs" not in banner
 
 
 @pytest.mark.parametrize(

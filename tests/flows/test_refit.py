@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from prefect import flow
@@ -13,6 +15,7 @@ from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.refit import refit_flow
 from latentops.storage.latents import factor_columns, z_matrix
+from latentops.storage.maintain import maintain_table
 from latentops.tasks.directions import fit_and_register
 
 OPTS = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset
@@ -67,6 +70,9 @@ def test_refit_fits_stale_directions_again_with_the_same_spec(model_store):
     again = refit_flow(store=root)  # idempotent: only the unrefittable ones are still stale
     assert again["refit"] == [] and again["skipped"] == out["skipped"]
     assert len(model_store.directions.list()) == 6
+    maintain_table(model_store, "t", older_than=timedelta(days=1))  # compaction: same items
+    assert model_store.latent_table("t").version > v2
+    assert refit_flow(store=root)["refit"] == []  # a new version, but nothing to refit on
     with pytest.raises(NotFoundError, match="no latent table 'nope'"):
         refit_flow(table="nope", store=root)
 
