@@ -266,7 +266,9 @@ class Scorecard:
             ppl=np.concatenate(self.ppl, 1) if self.ppl else None,
         )
 
-    def finish(self, logp_data: np.ndarray, calibrate: float | None) -> tuple[Values, list[str]]:
+    def finish(
+        self, logp_data: np.ndarray | None, calibrate: float | None
+    ) -> tuple[Values, list[str]]:
         """{(metric, strength or None): (value, estimator, params)} and why any were left out."""
         return finish_scorecard(
             self.part(), self.grid, self.judged.attr, self.ppl_eps, logp_data, calibrate
@@ -278,11 +280,16 @@ def finish_scorecard(
     grid: np.ndarray,
     attr: str,
     ppl_eps: float,
-    logp_data: np.ndarray,
+    logp_data: np.ndarray | None,
     calibrate: float | None,
 ) -> tuple[Values, list[str]]:
-    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,))."""
+    """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,)).
+
+    ``logp_data`` None: the model has no standard-normal prior, so prior.* are left out.
+    """
     n, out, skipped = part.n, {}, []
+    if logp_data is None:
+        skipped.append("prior.*: the model declares no standard-normal prior")
 
     def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
         out[(metric, strength)] = (float(value), estimator(metric), params)
@@ -312,6 +319,8 @@ def finish_scorecard(
             put("fidelity.frechet", s, frechet_distance_from_stats(mu[i], cov[i], mu[-1], cov[-1]))
         except InvalidInputError as exc:  # too few items for the feature covariance
             skipped.append(f"fidelity.frechet at {s}: {exc}")
+        if logp_data is None:
+            continue
         prior = prior_plausibility(logp[i], logp_data)
         put("prior.log_p_mean", s, logp[i].mean())
         put("prior.median_percentile", s, prior["median_percentile"], n_data=len(logp_data))

@@ -102,10 +102,10 @@ class Capabilities:
 
 
 _WHAT = {
-    "decodes": "a decoder (decode(z))",
-    "posterior": "a posterior (mu, logvar)",
-    "first_decoder_layer": "a first decoder layer (first_decoder_weight())",
-    "codebook": "a codebook (VQ tokens)",
+    "decodes": "decoder (decode(z))",
+    "posterior": "posterior (mu, logvar)",
+    "first_decoder_layer": "first decoder layer (first_decoder_weight(): an (out, d) weight on z)",
+    "codebook": "codebook (VQ tokens)",
 }
 
 

@@ -60,7 +60,7 @@ def _strip(
     if stored:
         grid, rows, cols = _stored_strip(stored)
         caption = "thumbnails stored in the edits table; columns are edit strengths"
-    elif model is not None and model.has_decoder and len(data.sample_ids):
+    elif model is not None and model.capabilities.decodes and len(data.sample_ids):
         z = data.sample_z[: opts.n_items]
         imgs = direction_images(model, z, d["vector"], opts.strengths)  # (N, S, C, H, W)
         grid = [list(r) for r in imgs]

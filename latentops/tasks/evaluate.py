@@ -158,7 +158,9 @@ def write_scorecard(
     data = real_images(model_card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
-    logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)
+    # prior plausibility only means something against the prior the model was trained with
+    standard = store.models.spec(model_card).prior == "standard_normal"
+    logp_data = log_prior(torch.from_numpy(snap.z)).numpy() if standard else None  # (N_table,)
     values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate)
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
