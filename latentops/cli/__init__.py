@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from latentops import __version__
-from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve
+from latentops.cli import _catalog, _edit, _judges, _models, _pipeline, _query, _report, _serve
 from latentops.cli._common import err_console, set_debug, set_threads
 from latentops.errors import LatentOpsError
 
@@ -37,7 +37,7 @@ _query.register(app)
 _serve.register(app)
 _report.register(app)
 app.add_typer(_catalog.directions_app, name="directions")
-app.add_typer(_catalog.models_app, name="models")
+app.add_typer(_models.models_app, name="models")
 
 _DEBUG = "--debug"
 

@@ -167,8 +167,10 @@ def encode(
       latentops encode --model vae@1 --runner dask --dask-workers 2
     """
     quiet_prefect()
+    from latentops.data import get_dataset
     from latentops.flows.encode import encode_flow
     from latentops.flows.runners import make_task_runner
+    from latentops.models import check_input_shape
     from latentops.storage import Store
     from latentops.storage.models import trained_on
 
@@ -177,11 +179,19 @@ def encode(
         task_runner = make_task_runner(runner, address=dask_address, n_workers=dask_workers)
         flow = encode_flow.with_options(task_runner=task_runner)
 
-    card = Store.open(store).models.card(model)
+    models = Store.open(store).models
+    card = models.card(model)
     trained_dataset, trained = trained_on(card)
     dataset = dataset or trained_dataset
+    if dataset is None:
+        raise InvalidInputError(
+            f"model {card['ref']} was registered without a dataset; pass --dataset, e.g. "
+            f"latentops encode --model {card['ref']} --dataset digits"
+        )
     opts = trained if dataset == trained_dataset else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
+    # a model that cannot take the dataset's items is refused before the flow writes anything
+    check_input_shape(models.spec(card), get_dataset(dataset, **opts).x_shape, card["ref"], dataset)
     summary = flow(
         dataset=dataset,
         model=card["ref"],

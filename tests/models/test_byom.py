@@ -1,0 +1,254 @@
+"""Bring your own model: the protocol, .pt2 programs, fingerprints and every refused input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from latentops.cli import main
+from latentops.data import get_dataset
+from latentops.errors import CorruptArtifactError, UnsupportedOperationError
+from latentops.models import (
+    LatentModel,
+    ModelSpec,
+    build_model,
+    check_model,
+    probe_batch,
+)
+from latentops.storage import Store
+from latentops.storage import external_models as em
+from latentops.storage.latents import z_matrix
+from tests.models._byom import weights, write_user_model
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A directory of user code on sys.path (as PYTHONPATH would put it)."""
+    root = tmp_path / "user"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+def _register(capsys, store_root, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "register", "--store", str(store_root), *args])
+    return exc.value.code, capsys.readouterr()
+
+
+def test_built_in_models_implement_the_protocol():
+    vae = build_model("vae", latent_dim=3, image_size=32)
+    ae, ident = build_model("ae", latent_dim=3, image_size=32), build_model("identity", dim=5)
+    assert all(isinstance(m, LatentModel) for m in (vae, ae, ident))
+    assert vae.spec == ModelSpec(3, "image", (1, 32, 32), "standard_normal")
+    assert ae.spec.prior == "none" and ident.spec == ModelSpec(5, "vector", (5,))
+    caps = vae.capabilities
+    assert caps.decodes and caps.posterior and caps.first_decoder_layer and not caps.codebook
+    assert not ident.capabilities.decodes and not ident.capabilities.first_decoder_layer
+    assert build_model("vqvae", image_size=32).capabilities.codebook
+    assert check_model(vae, probe_batch(vae)).ok
+
+
+def _export(net, x, z):
+    batch = torch.export.Dim("batch")
+
+    class Enc(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net.encode(x)
+
+    class Dec(Enc):
+        def forward(self, z):
+            return self.net.decode(z)
+
+    enc = torch.export.export(Enc(), (x,), dynamic_shapes={"x": {0: batch}})
+    dec = torch.export.export(Dec(), (z,), dynamic_shapes={"z": {0: batch}})
+    return enc, dec
+
+
+def test_pt2_round_trip_equals_the_eager_model_and_encodes_through_the_flow(
+    user_dir, tmp_path, capsys, prefect_harness
+):
+    factory, cfg, w = write_user_model(user_dir, latent_dim=4)
+    eager = em.from_factory(factory, {"latent_dim": 4}, em.read_weights(w)).model.net.eval()
+    data = get_dataset("digits")
+    x = next(data.batches(32)).x
+    enc, dec = _export(eager, x, eager.encode(x))
+    torch.export.save(enc, tmp_path / "enc.pt2")
+    torch.export.save(dec, tmp_path / "dec.pt2")
+    root = tmp_path / "store"
+    code, out = _register(
+        capsys, root, "--name", "exp", "--exported-encoder", str(tmp_path / "enc.pt2"),
+        "--exported-decoder", str(tmp_path / "dec.pt2"), "--dataset", "digits",
+    )  # fmt: skip
+    assert code in (0, None), out.err
+    store = Store.open(root)
+    model, card = store.models.load("exp")
+    assert card["config"]["source"] == "exported" and card["checkpoint"].endswith(".pt2")
+    assert model.spec == ModelSpec(4, "image", (1, 8, 8))
+    assert not model.capabilities.first_decoder_layer
+    with torch.inference_mode():
+        torch.testing.assert_close(model.encode(x), eager.encode(x), rtol=0, atol=0)
+        torch.testing.assert_close(model.decode(model.encode(x)), eager.decode(eager.encode(x)))
+
+    from latentops.flows.directions import fit_directions_flow
+    from latentops.flows.encode import encode_flow
+
+    out = encode_flow(dataset="digits", model="exp", store=str(root), batch_size=500)
+    assert out["written"] == data.n_items
+    snap = store.latent_table(out["table"]).read()
+    order = np.argsort(snap["item_id"].to_numpy())
+    with torch.inference_mode():
+        want = torch.cat([eager.encode(b.x) for b in data.batches(500)]).numpy()
+    np.testing.assert_allclose(z_matrix(snap, "z")[order], want, atol=1e-5)
+    # the exported model has no first decoder layer: SeFa is refused, naming model and capability
+    spec = {"name": "sf", "method": "sefa", "label": None, "params": {}}
+    with pytest.raises(UnsupportedOperationError, match=r"exp@1 .*first decoder layer.*SeFa"):
+        fit_directions_flow(out["table"], [spec], store=str(root))
+
+
+def test_changed_factory_module_is_refused_at_load(user_dir, store):
+    factory, cfg, w = write_user_model(user_dir)
+    build = em.from_factory(factory, {}, em.read_weights(w))
+    store.models.register_external(
+        "mine", build, dataset="digits", dataset_fingerprint="f", dataset_options={}, metrics={}
+    )
+    loaded, card = store.models.load("mine")
+    assert card["fingerprint"]["code"] == f"factory:{build.config['code_sha256']}"
+    assert card["fingerprint"]["weights_sha256"] == card["sha256"]
+    module = user_dir / f"{factory.partition(':')[0]}.py"
+    module.write_text(module.read_text() + "\n# edited after registration\n")
+    with pytest.raises(CorruptArtifactError, match=r"mine@1: factory module .* changed since"):
+        store.models.load("mine")
+
+
+BAD = {
+    "not importable": (
+        lambda f: ["--factory", "no_such_user_module:build"],
+        r"factory module 'no_such_user_module' cannot be imported",
+    ),
+    "not a module": (
+        lambda f: ["--factory", f, "--config", "{mode}"],
+        r"returned dict, not a torch nn.Module",
+    ),
+    "rejected config keys": (
+        lambda f: ["--factory", f, "--config", "{bogus}"],
+        r"rejected config keys \['bogus'\]",
+    ),
+    "missing weights": (lambda f: ["--factory", f, "--weights", "{partial}"], r"missing \['dec"),
+    "unexpected weights": (lambda f: ["--factory", f, "--weights", "{extra}"], r"unexpected \["),
+    "weight shapes": (lambda f: ["--factory", f, "--weights", "{wide}"], r"wrong shape \['dec"),
+    "output shape": (
+        lambda f: ["--factory", f, "--config", "{c_wide}"],
+        r"fails the 'output shape' check: encode raised .* not \(64, 4\)",
+    ),
+    "dtype": (lambda f: ["--factory", f, "--config", "{c_half}"], r"fails the 'dtype' check"),
+    "nan": (lambda f: ["--factory", f, "--config", "{c_nan}"], r"fails the 'finite' check"),
+    "non-deterministic": (
+        lambda f: ["--factory", f, "--config", "{c_noisy}"],
+        r"fails the 'determinism' check",
+    ),
+    "dataset shape": (
+        lambda f: ["--factory", f, "--config", "{c_16}"],
+        r"takes image items of shape \(1, 16, 16\) but dataset 'digits' gives .*\(1, 8, 8\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_models_are_refused_and_nothing_is_written(
+    case, user_dir, tmp_path, capsys, table_versions
+):
+    factory, cfg, w = write_user_model(user_dir)
+    root = tmp_path / "store"
+    code, out = _register(capsys, root, "--name", "good", "--factory", factory, "--weights", str(w))
+    assert code in (0, None), out.err
+    files = {}
+    for key, config in {
+        "mode": {"mode": "not_module"},
+        "bogus": {"bogus": 1},
+        "c_wide": {"mode": "wide"},
+        "c_half": {"mode": "half"},
+        "c_nan": {"mode": "nan"},
+        "c_noisy": {"mode": "noisy"},
+        "c_16": {"size": 16},
+    }.items():
+        files[key] = tmp_path / f"{key}.json"
+        files[key].write_text(json.dumps(config))
+    state = weights()
+    for key, bad in {
+        "partial": {k: v for k, v in state.items() if k.startswith("enc")},
+        "extra": {**state, "head.weight": torch.zeros(2)},
+        "wide": weights(latent_dim=5),
+    }.items():
+        files[key] = tmp_path / f"{key}.safetensors"
+        save_file(bad, str(files[key]))
+    before = table_versions(root)
+    args, message = BAD[case]
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args(factory)]
+    code, out = _register(capsys, root, "--name", "bad", *argv, "--dataset", "digits")
+    assert code == 1
+    assert len(out.err.strip().splitlines()) == 1, out.err
+    assert re.search(message, " ".join(out.err.split())), out.err
+    assert table_versions(root) == before
+    assert Store.open(root).models.list()["name"].to_pylist() == ["good"]
+
+
+def test_pt2_with_another_input_shape_than_the_dataset_is_refused(
+    user_dir, tmp_path, capsys, table_versions
+):
+    factory, _, w = write_user_model(user_dir, size=16)
+    net = em.from_factory(factory, {"size": 16}, em.read_weights(w)).model.net.eval()
+    x = torch.rand(4, 1, 16, 16)
+    enc, _ = _export(net, x, net.encode(x))
+    torch.export.save(enc, tmp_path / "enc16.pt2")
+    root = tmp_path / "store"
+    Store.open(root)
+    before = table_versions(root)
+    code, out = _register(
+        capsys, root, "--name", "e16", "--exported-encoder", str(tmp_path / "enc16.pt2"),
+        "--dataset", "digits",
+    )  # fmt: skip
+    assert code == 1
+    assert "shape (1, 16, 16) but dataset 'digits' gives items of shape (1, 8, 8)" in " ".join(
+        out.err.split()
+    )
+    assert table_versions(root) == before and not Store.open(root).models.list().num_rows
+
+
+def test_encode_refuses_a_dataset_the_spec_does_not_take_before_any_write(
+    user_dir, tmp_path, capsys, table_versions
+):
+    factory, _, w = write_user_model(user_dir, size=16)
+    root = tmp_path / "store"
+    code, out = _register(capsys, root, "--name", "big", "--factory", factory, "--config",
+                          _json(tmp_path, {"size": 16}), "--weights", str(w))  # fmt: skip
+    assert code in (0, None), out.err
+    before = table_versions(root)
+    with pytest.raises(SystemExit) as exc:
+        main(["encode", "--model", "big", "--dataset", "digits", "--store", str(root)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 1
+    assert "model big@1 takes image items of shape (1, 16, 16) but dataset 'digits'" in err
+    assert table_versions(root) == before and not (root / "latents").exists()
+
+
+def test_register_takes_exactly_one_source(user_dir, tmp_path, capsys):
+    factory, _, _ = write_user_model(user_dir)
+    for argv in ([], ["--factory", factory, "--entry-point", "x"]):
+        code, out = _register(capsys, tmp_path / "s", "--name", "m", *argv)
+        assert code == 2 and "exactly one of --factory" in out.err
+
+
+def _json(tmp_path, config):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
