@@ -149,7 +149,7 @@ def models_register(
         check_input_shape(model.spec, data.x_shape, model.label, dataset)
     report = check_model(model, _sample(data) if data is not None else probe_batch(model))
     _show_report(report, f"checks of {name}")
-    report.raise_on_failure(name)
+    report.raise_on_failure(name, "; nothing registered")
     ref = models.register_external(
         name,
         build,
@@ -173,14 +173,17 @@ def models_check(
     Example: latentops models check mine@1
     """
     from latentops.data import get_dataset
-    from latentops.models import check_model, probe_batch
+    from latentops.models import check_input_shape, check_model, probe_batch
     from latentops.storage import Store
     from latentops.storage.models import trained_on
 
     models = Store.open(store, create=False).models
     model, card = models.load(ref)
     dataset, options = trained_on(card)
-    x = _sample(get_dataset(dataset, **options)) if dataset else probe_batch(model)
+    data = get_dataset(dataset, **options) if dataset else None
+    if data is not None:
+        check_input_shape(model.spec, data.x_shape, card["ref"], dataset)
+    x = _sample(data) if data is not None else probe_batch(model)
     report = check_model(model, x)
     _show_report(report, f"checks of {card['ref']}")
     report.raise_on_failure(card["ref"])

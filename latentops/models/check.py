@@ -37,12 +37,12 @@ class CheckReport:
         """True when every check passed."""
         return all(c.ok for c in self.checks)
 
-    def raise_on_failure(self, model_ref: str) -> None:
-        """Raise InvalidInputError naming the first failed check."""
+    def raise_on_failure(self, model_ref: str, outcome: str = "") -> None:
+        """Raise InvalidInputError naming the first failed check (``outcome``: what follows)."""
         for c in self.checks:
             if not c.ok:
                 raise InvalidInputError(
-                    f"model {model_ref} fails the {c.name!r} check: {c.detail}; nothing registered"
+                    f"model {model_ref} fails the {c.name!r} check: {c.detail}{outcome}"
                 )
 
 

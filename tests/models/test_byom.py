@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from latentops.cli import main
 from latentops.data import get_dataset
 from latentops.errors import CorruptArtifactError, UnsupportedOperationError
+from latentops.evaluation.edit_scorecard import Part, finish_scorecard
 from latentops.models import (
     LatentModel,
     ModelSpec,
@@ -252,3 +253,57 @@ def _json(tmp_path, config):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     return str(path)
+
+
+def _part(S=3, n=40, f=2, seed=0):
+    """A synthetic scorecard Part: a response linear in strength, random judge features."""
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(-1, 1, S)
+    feats = rng.standard_normal((S + 1, n, f))
+    sums = {"pix": np.ones(S), "recon": 0.0, "cycle_n": 0}
+    sums.update({k: np.zeros(S) for k in ("loc", "loc_n", "on", "off")})
+    part = Part(
+        offset=0,
+        n=n,
+        resp=grid[:, None] + 0.01 * rng.standard_normal((S, n)),
+        resp_base=np.zeros(n),
+        pred={"digit": np.zeros((S, n))},
+        pred_base={"digit": np.zeros(n)},
+        logp=-rng.random((S, n)),
+        moments=[feats.sum(1), np.einsum("sbf,sbg->sfg", feats, feats)],
+        sums=sums,
+        ppl=None,
+    )
+    return grid, part
+
+
+def test_prior_plausibility_is_skipped_with_a_reason_without_a_standard_normal_prior():
+    grid, part = _part()
+    with_prior, _ = finish_scorecard(part, grid, "digit", 1e-2, -np.ones(50), None)
+    without, skipped = finish_scorecard(part, grid, "digit", 1e-2, None, None)
+    prior = {k for k in with_prior if k[0].startswith("prior.")}
+    assert len(prior) == 3 * len(grid) and not any(k[0].startswith("prior.") for k in without)
+    assert set(with_prior) - prior == set(without)
+    assert "prior.*: the model declares no standard-normal prior" in skipped
+
+
+def test_models_check_and_show_a_built_in_model(store, capsys):
+    vae = build_model("vae", latent_dim=3, image_size=32, seed=0)
+    store.models.register(
+        "v",
+        vae,
+        dataset="dsprites",
+        dataset_fingerprint="f",
+        train={"dataset_options": {"image_size": 32}},
+        metrics={},
+    )
+    main_ok = ["models", "check", "v", "--store", str(store.root)]
+    with pytest.raises(SystemExit) as exc:
+        main(main_ok)
+    out = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code in (0, None)
+    assert "determinism" in out and "round trip" in out and "False" not in out
+    with pytest.raises(SystemExit):
+        main(["models", "show", "v@1", "--store", str(store.root)])
+    out = capsys.readouterr().out
+    assert '"prior": "standard_normal"' in out and '"fingerprint"' in out
