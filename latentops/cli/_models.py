@@ -50,6 +50,7 @@ def models_show(
     card = models.card(ref)
     card["metrics"] = {k: v for k, v in card["metrics"].items() if k != "history"}
     card["spec"] = models.spec(card).as_dict()
+    card["capabilities"] = models.capabilities(card).as_dict()
     show_card(card, card["ref"])
 
 

@@ -119,6 +119,7 @@ def from_factory(
         "module_file": module_file,
         "code_sha256": sha,
         "spec": model.spec.as_dict(),
+        "capabilities": model.capabilities.as_dict(),
         **(extra or {}),
     }
     return Build(model, record)
@@ -152,6 +153,7 @@ def _exported(programs: dict[str, bytes], prior: str, label: str) -> Build:
         "program_sha256": shas,
         "code_sha256": hashlib.sha256("".join(sorted(shas.values())).encode()).hexdigest(),
         "spec": model.spec.as_dict(),
+        "capabilities": model.capabilities.as_dict(),
     }
     return Build(model, record, programs)
 

@@ -13,7 +13,13 @@ from typing import Any
 import pyarrow as pa
 import torch
 
-from latentops.models import Autoencoder, ModelSpec, build_model, model_config_dict
+from latentops.models import (
+    Autoencoder,
+    Capabilities,
+    ModelSpec,
+    build_model,
+    model_config_dict,
+)
 from latentops.refs import Ref
 from latentops.storage import external_models
 from latentops.storage._checkpoints import load_state
@@ -131,6 +137,12 @@ class ModelRegistry(CheckpointRegistry):
         if card["arch"] == "external":
             return ModelSpec.of(card["config"]["spec"])
         return build_model(card["arch"], **card["config"]).spec
+
+    def capabilities(self, card: dict[str, Any]) -> Capabilities:
+        """The capabilities of a card's model as registered, without running its code."""
+        if card["arch"] == "external":
+            return Capabilities(**card["config"]["capabilities"])
+        return build_model(card["arch"], **card["config"]).capabilities
 
     def load(self, ref: str | Ref, device: torch.device | str = "cpu") -> tuple[Autoencoder, dict]:
         """Rebuild the model of ``ref`` from its card and verified weights, in eval mode."""

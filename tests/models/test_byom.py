@@ -94,6 +94,7 @@ def test_pt2_round_trip_equals_the_eager_model_and_encodes_through_the_flow(
     store = Store.open(root)
     model, card = store.models.load("exp")
     assert card["config"]["source"] == "exported" and card["checkpoint"].endswith(".pt2")
+    assert store.models.capabilities(card).decodes and store.models.spec(card) == model.spec
     assert model.spec == ModelSpec(4, "image", (1, 8, 8))
     assert not model.capabilities.first_decoder_layer
     with torch.inference_mode():
@@ -307,3 +308,4 @@ def test_models_check_and_show_a_built_in_model(store, capsys):
         main(["models", "show", "v@1", "--store", str(store.root)])
     out = capsys.readouterr().out
     assert '"prior": "standard_normal"' in out and '"fingerprint"' in out
+    assert '"first_decoder_layer": true' in out and '"codebook": false' in out
