@@ -19,8 +19,11 @@ from latentops.models import (
     ModelSpec,
     build_model,
     check_model,
+    encode_batches,
     probe_batch,
+    require,
 )
+from latentops.models.external import adapt
 from latentops.storage import Store
 from latentops.storage import external_models as em
 from latentops.storage.latents import z_matrix
@@ -309,3 +312,34 @@ def test_models_check_and_show_a_built_in_model(store, capsys):
     out = capsys.readouterr().out
     assert '"prior": "standard_normal"' in out and '"fingerprint"' in out
     assert '"first_decoder_layer": true' in out and '"codebook": false' in out
+
+
+class _Gaussian(torch.nn.Module):
+    """A user's Gaussian encoder: encode_posterior gives (mu, logvar), prior N(0, I)."""
+
+    spec = {"d": 2, "input_kind": "vector", "input_shape": [3], "prior": "standard_normal"}
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 4)
+
+    def encode(self, x):
+        return self.encode_posterior(x)[0]
+
+    def encode_posterior(self, x):
+        return self.lin(x).chunk(2, dim=1)
+
+
+def test_an_external_posterior_is_a_capability_and_reaches_the_codec():
+    model = adapt(_Gaussian(), "gaussian")
+    caps = model.capabilities
+    assert caps.posterior and not caps.decodes and model.spec.prior == "standard_normal"
+    x = torch.randn(5, 3)
+    batch = type("Batch", (), {"item_id": np.arange(5), "x": x})
+    (ids, z, logvar), *_ = encode_batches(model, [batch], "cpu")
+    mu, lv = model.net.lin(x).chunk(2, dim=1)
+    np.testing.assert_allclose(z, mu.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(logvar, lv.detach().numpy(), atol=1e-6)
+    with pytest.raises(UnsupportedOperationError, match=r"model g@1 has no decoder .*decoding"):
+        require(model, "decodes", "g@1", "decoding", "use --no-images")
+    assert check_model(model, probe_batch(model)).ok
