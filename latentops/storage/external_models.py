@@ -5,7 +5,8 @@ the weights' sha256 (the stored checkpoint) and the code identity, the sha256 of
 factory's module file (or of the ``.pt2`` files). Loading re-checks the code identity and
 refuses a model whose factory module changed since registration: latents it would encode
 next to the stored ones would come from other code, silently (register it again instead).
-Weights are read with safetensors only; ``.pt2`` files with ``torch.export.load``.
+Weights are read with safetensors only; ``.pt2`` files with ``torch.export.load``, after
+checking that the archive holds nothing it would unpickle.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import io
 import json
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,44 @@ def code_sha256(factory: str) -> tuple[str, str]:
     return path, hashlib.sha256(_read(path, "factory module")).hexdigest()
 
 
+def _refuse_pickles(data: bytes, what: str) -> None:
+    """Raise unless the .pt2 archive holds only raw tensors: torch.export.load would unpickle
+    (weights_only=False) tensor subclasses, custom objects, and sample inputs that fail the
+    safe loader, and latentops never unpickles a user's file."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except zipfile.BadZipFile:
+        raise CorruptArtifactError(
+            f"{what} is not a .pt2 archive; save it with torch.export.save(program, path)"
+        ) from None
+    pickled = []
+    for name in names:
+        if name.endswith(("_weights_config.json", "_constants_config.json")):
+            entries = json.loads(archive.read(name)).get("config", {})
+            pickled += [
+                k
+                for k, meta in entries.items()
+                if meta.get("use_pickle") or not meta.get("path_name", "").startswith(_RAW)
+            ]
+        elif "/sample_inputs/" in name:
+            try:
+                torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+            except Exception:  # anything the safe loader refuses would be unpickled
+                pickled.append(name)
+    if pickled:
+        raise CorruptArtifactError(
+            f"{what} holds pickled objects {sorted(pickled)[:5]}, and latentops never "
+            "unpickles a user's file; export plain tensors (no tensor subclasses or custom "
+            "objects) and tensor sample inputs"
+        )
+
+
+_RAW = ("weight_", "tensor_")  # raw tensor payloads of a .pt2 archive (never pickled)
+
+
 def _load_program(data: bytes, what: str) -> torch.export.ExportedProgram:
+    _refuse_pickles(data, what)
     try:
         return torch.export.load(io.BytesIO(data))
     except Exception as exc:  # torch raises many types for a file that is not an archive

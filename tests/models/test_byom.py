@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -343,3 +344,30 @@ def test_an_external_posterior_is_a_capability_and_reaches_the_codec():
     with pytest.raises(UnsupportedOperationError, match=r"model g@1 has no decoder .*decoding"):
         require(model, "decodes", "g@1", "decoding", "use --no-images")
     assert check_model(model, probe_batch(model)).ok
+
+
+def test_a_pt2_that_would_be_unpickled_is_refused(user_dir, tmp_path, capsys, table_versions):
+    factory, _, w = write_user_model(user_dir)
+    net = em.from_factory(factory, {}, em.read_weights(w)).model.net.eval()
+    x = torch.rand(4, 1, 8, 8)
+    enc, _ = _export(net, x, net.encode(x))
+    torch.export.save(enc, tmp_path / "enc.pt2")
+    # flag one weight as pickled, as torch.export.save does for tensor subclasses
+    bad = tmp_path / "pickled.pt2"
+    with (
+        zipfile.ZipFile(tmp_path / "enc.pt2") as src,
+        zipfile.ZipFile(bad, "w") as dst,
+    ):
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("_weights_config.json"):
+                config = json.loads(data)
+                next(iter(config["config"].values()))["use_pickle"] = True
+                data = json.dumps(config).encode()
+            dst.writestr(name, data)
+    root = tmp_path / "store"
+    Store.open(root)
+    before = table_versions(root)
+    code, out = _register(capsys, root, "--name", "p", "--exported-encoder", str(bad))
+    assert code == 1 and "holds pickled objects ['net.enc." in " ".join(out.err.split())
+    assert table_versions(root) == before and not Store.open(root).models.list().num_rows
