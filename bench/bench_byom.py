@@ -26,7 +26,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 import torch  # noqa: E402
 
 from latentops.data import get_dataset  # noqa: E402
-from latentops.models import pick_device  # noqa: E402
+from latentops.models import check_model, pick_device, probe_batch  # noqa: E402
 from latentops.storage import Store  # noqa: E402
 from latentops.storage import external_models as em  # noqa: E402
 
@@ -63,13 +63,14 @@ def _register(store: Store, source: str, size: int, tmp: Path) -> torch.nn.Modul
         program = torch.export.export(_Forward(net), (x,), dynamic_shapes=dims)
         torch.export.save(program, tmp / "enc.pt2")
         build = em.from_exported(tmp / "enc.pt2", None, "none")
+    report = check_model(build.model, probe_batch(build.model))
     store.models.register_external(
         f"bench-{source}",
         build,
+        report,
         dataset="dsprites",
         dataset_fingerprint="-",
         dataset_options={"image_size": size},
-        metrics={},
     )
     return net
 

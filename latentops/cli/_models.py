@@ -150,14 +150,13 @@ def models_register(
         check_input_shape(model.spec, data.x_shape, model.label, dataset)
     report = check_model(model, _sample(data) if data is not None else probe_batch(model))
     _show_report(report, f"checks of {name}")
-    report.raise_on_failure(name, "; nothing registered")
     ref = models.register_external(
         name,
         build,
+        report,
         dataset=dataset,
         dataset_fingerprint=data.fingerprint if data is not None else None,
         dataset_options=opts,
-        metrics={"checks": report.figures},
     )
     console.print(f"registered [green]{ref}[/green] ({build.config['source']})")
 

@@ -16,6 +16,7 @@ import torch
 from latentops.models import (
     Autoencoder,
     Capabilities,
+    CheckReport,
     ModelSpec,
     build_model,
     model_config_dict,
@@ -92,14 +93,18 @@ class ModelRegistry(CheckpointRegistry):
         self,
         name: str,
         build: external_models.Build,
+        report: CheckReport,
         *,
-        dataset: str,
-        dataset_fingerprint: str,
+        dataset: str | None,
+        dataset_fingerprint: str | None,
         dataset_options: dict[str, Any],
-        metrics: dict[str, Any],
         run_id: str | None = None,
     ) -> Ref:
-        """Store a checked external model (weights or programs + how to build it) as name@next."""
+        """Store an external model that passed ``report`` (``check_model`` on it) as name@next.
+
+        Refuses, writing nothing, a model that failed a check; the figures become its metrics.
+        """
+        report.raise_on_failure(name, "; nothing registered")
         model = build.model
         stored = None
         if build.programs:
@@ -117,7 +122,7 @@ class ModelRegistry(CheckpointRegistry):
             dataset=dataset,
             dataset_fingerprint=dataset_fingerprint,
             train={"dataset_options": dataset_options, "external": True},
-            metrics=metrics,
+            metrics={"checks": report.figures},
             run_id=run_id,
             stored=stored,
         )

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from latentops.cli import main
 from latentops.data import get_dataset
-from latentops.errors import CorruptArtifactError, UnsupportedOperationError
+from latentops.errors import CorruptArtifactError, InvalidInputError, UnsupportedOperationError
 from latentops.evaluation.edit_scorecard import Part, finish_scorecard
 from latentops.models import (
     LatentModel,
@@ -124,8 +124,9 @@ def test_pt2_round_trip_equals_the_eager_model_and_encodes_through_the_flow(
 def test_changed_factory_module_is_refused_at_load(user_dir, store):
     factory, cfg, w = write_user_model(user_dir)
     build = em.from_factory(factory, {}, em.read_weights(w))
+    report = check_model(build.model, probe_batch(build.model))
     store.models.register_external(
-        "mine", build, dataset="digits", dataset_fingerprint="f", dataset_options={}, metrics={}
+        "mine", build, report, dataset="digits", dataset_fingerprint="f", dataset_options={}
     )
     loaded, card = store.models.load("mine")
     assert card["fingerprint"]["code"] == f"factory:{build.config['code_sha256']}"
@@ -329,6 +330,19 @@ class _Gaussian(torch.nn.Module):
 
     def encode_posterior(self, x):
         return self.lin(x).chunk(2, dim=1)
+
+
+def test_the_python_api_refuses_a_failed_report_and_writes_nothing(user_dir, store):
+    factory, _, _ = write_user_model(user_dir)
+    build = em.from_factory(factory, {"mode": "noisy"}, None)
+    report = check_model(build.model, probe_batch(build.model))
+    with pytest.raises(
+        InvalidInputError, match=r"fails the 'determinism' check.*nothing registered"
+    ):
+        store.models.register_external(
+            "n", build, report, dataset=None, dataset_fingerprint=None, dataset_options={}
+        )
+    assert not store.models.list().num_rows
 
 
 def test_an_external_posterior_is_a_capability_and_reaches_the_codec():
