@@ -11,7 +11,17 @@ import typer
 from rich.markup import escape
 
 from latentops import __version__
-from latentops.cli import _catalog, _edit, _judges, _pipeline, _query, _report, _serve, _store
+from latentops.cli import (
+    _catalog,
+    _edit,
+    _judges,
+    _models,
+    _pipeline,
+    _query,
+    _report,
+    _serve,
+    _store,
+)
 from latentops.cli._common import err_console, set_debug, set_threads
 from latentops.errors import LatentOpsError
 
@@ -38,7 +48,7 @@ _serve.register(app)
 _report.register(app)
 _store.register(app)
 app.add_typer(_catalog.directions_app, name="directions")
-app.add_typer(_catalog.models_app, name="models")
+app.add_typer(_models.models_app, name="models")
 
 _DEBUG = "--debug"
 # Click's exceptions, from wherever this Typer takes Click (recent Typers vendor it).

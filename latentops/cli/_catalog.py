@@ -1,4 +1,4 @@
-"""CLI commands over the catalogs: models and directions."""
+"""CLI commands over the direction catalog (models: cli/_models.py)."""
 
 from __future__ import annotations
 
@@ -18,36 +18,7 @@ from latentops.cli._common import (
     show_table,
 )
 
-models_app = typer.Typer(help="Registered autoencoders (name@version).", no_args_is_help=True)
 directions_app = typer.Typer(help="The versioned direction catalog.", no_args_is_help=True)
-
-
-@models_app.command("list")
-def models_list(store: str | None = StoreOpt) -> None:
-    """List model versions.
-
-    Example: latentops models list
-    """
-    from latentops.storage import Store
-
-    table = Store.open(store, create=False).models.list()
-    cols = ["name", "version", "arch", "latent_dim", "dataset", "n_params", "created_at"]
-    show_table(table.select(cols), title="models")
-
-
-@models_app.command("show")
-def models_show(
-    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), store: str | None = StoreOpt
-) -> None:
-    """Show a model card (architecture, training, metrics, lineage).
-
-    Example: latentops models show vae@1
-    """
-    from latentops.storage import Store
-
-    card = Store.open(store, create=False).models.card(ref)
-    card["metrics"] = {k: v for k, v in card["metrics"].items() if k != "history"}
-    show_card(card, card["ref"])
 
 
 @directions_app.command("fit")

@@ -261,16 +261,26 @@ def encode(
       latentops encode --model vae@1 --n-items 50000
       latentops encode --model vae@1 --runner dask --dask-workers 2
     """
+    from latentops.data import get_dataset
+    from latentops.models import check_input_shape
     from latentops.refs import check_name
     from latentops.storage.models import trained_on
 
     # Everything checkable before Prefect starts: the model, the dataset and its options.
     check_runner(runner, dask_address)
-    card = check_exists(store, models=[model]).models.card(model)
+    models = check_exists(store, models=[model]).models
+    card = models.card(model)
     trained_dataset, trained = trained_on(card)
     dataset = dataset or trained_dataset
+    if dataset is None:
+        raise InvalidInputError(
+            f"model {card['ref']} was registered without a dataset; pass --dataset, e.g. "
+            f"latentops encode --model {card['ref']} --dataset digits"
+        )
     opts = trained if dataset == trained_dataset else {}
     opts.update(dataset_options(dataset, image_size, n_items, upsample))
+    # a model that cannot take the dataset's items is refused before the flow writes anything
+    check_input_shape(models.spec(card), get_dataset(dataset, **opts).x_shape, card["ref"], dataset)
     if table is not None:
         check_name(table, "table name")
     quiet_prefect()

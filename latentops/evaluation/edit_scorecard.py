@@ -302,7 +302,10 @@ class Scorecard:
         )
 
     def finish(
-        self, logp_data: np.ndarray, calibrate: float | None, probe_score: float | None = None
+        self,
+        logp_data: np.ndarray | None,
+        calibrate: float | None,
+        probe_score: float | None = None,
     ) -> tuple[Values, list[str]]:
         """{(metric, strength or None): (value, estimator, params)} and why any were left out."""
         return finish_scorecard(
@@ -321,7 +324,7 @@ def finish_scorecard(
     grid: np.ndarray,
     attr: str,
     ppl_eps: float,
-    logp_data: np.ndarray,
+    logp_data: np.ndarray | None,
     calibrate: float | None,
     probe_score: float | None = None,
 ) -> tuple[Values, list[str]]:
@@ -329,8 +332,11 @@ def finish_scorecard(
 
     ``probe_score`` (the direction's held-out probe score from its catalog card) adds the
     weak-semantics check: the label is encoded, but the edit barely moves what the judge sees.
+    ``logp_data`` None: the model has no standard-normal prior, so prior.* are left out.
     """
     n, out, skipped = part.n, {}, []
+    if logp_data is None:
+        skipped.append("prior.*: the model declares no standard-normal prior")
 
     def put(metric: str, strength: float | None, value: float, **params: Any) -> None:
         out[(metric, strength)] = (float(value), estimator(metric), params)
@@ -360,6 +366,8 @@ def finish_scorecard(
             put("fidelity.frechet", s, frechet_distance_from_stats(mu[i], cov[i], mu[-1], cov[-1]))
         except InvalidInputError as exc:  # too few items for the feature covariance
             skipped.append(f"fidelity.frechet at {s}: {exc}")
+        if logp_data is None:
+            continue
         prior = prior_plausibility(logp[i], logp_data)
         put("prior.log_p_mean", s, logp[i].mean())
         put("prior.median_percentile", s, prior["median_percentile"], n_data=len(logp_data))

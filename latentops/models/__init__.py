@@ -1,4 +1,4 @@
-"""Torch autoencoders behind one protocol: encode(x) -> z, decode(z) -> x, loss(x)."""
+"""Latent models behind one open protocol (``protocol``): built-in autoencoders and yours."""
 
 from latentops.models.ae import AE, AEConfig
 from latentops.models.base import Autoencoder, EncodeOutput, LossOutput
@@ -10,9 +10,25 @@ from latentops.models.batching import (
     parse_batch_size,
     probe_memory,
 )
+from latentops.models.check import CheckReport, CheckResult, check_model, probe_batch
 from latentops.models.codec import decode_all, decode_batches, encode_batches, fast_layout
 from latentops.models.device import pick_device
+from latentops.models.external import (
+    ENTRY_POINT_GROUP,
+    ExternalModel,
+    build_external,
+    entry_point,
+    from_programs,
+    list_entry_points,
+)
 from latentops.models.identity import IdentityConfig, IdentityModel
+from latentops.models.protocol import (
+    Capabilities,
+    LatentModel,
+    ModelSpec,
+    check_input_shape,
+    require,
+)
 from latentops.models.recipes import RECIPES, Recipe, get_recipe
 from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
 from latentops.models.train import TrainConfig, TrainResult, train_autoencoder
@@ -23,6 +39,13 @@ __all__ = [
     "AE",
     "AEConfig",
     "Autoencoder",
+    "Capabilities",
+    "CheckReport",
+    "CheckResult",
+    "ENTRY_POINT_GROUP",
+    "ExternalModel",
+    "LatentModel",
+    "ModelSpec",
     "EncodeOutput",
     "IdentityConfig",
     "IdentityModel",
@@ -38,18 +61,26 @@ __all__ = [
     "VQVAEConfig",
     "available_host_bytes",
     "batch_for_budget",
+    "build_external",
     "build_model",
+    "check_input_shape",
+    "check_model",
     "decode_all",
     "decode_batches",
     "encode_batches",
+    "entry_point",
     "fast_layout",
     "fit_batch_size",
     "get_recipe",
+    "from_programs",
+    "list_entry_points",
     "list_models",
     "load_model_state",
     "model_config_dict",
     "parse_batch_size",
     "pick_device",
+    "probe_batch",
     "probe_memory",
+    "require",
     "train_autoencoder",
 ]

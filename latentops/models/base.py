@@ -1,7 +1,9 @@
-"""The autoencoder protocol every model implements: encode(x) -> z, decode(z) -> x, loss(x).
+"""The base class of latentops' own models: encode(x) -> z, decode(z) -> x, loss(x).
 
-Models are plain ``nn.Module`` s configured by a frozen dataclass; they never read or write
-files (storage/ saves ``state_dict()`` with safetensors and rebuilds with ``build_model``).
+It implements the public latent-model protocol (``models.protocol``): ``spec`` and
+``capabilities`` derive from the class flags below. Models are plain ``nn.Module`` s
+configured by a frozen dataclass; they never read or write files (storage/ saves
+``state_dict()`` with safetensors and rebuilds with ``build_model``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from latentops.errors import InvalidInputError, UnsupportedOperationError
+from latentops.models.protocol import Capabilities, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,26 @@ class Autoencoder(nn.Module, ABC):
 
     arch: ClassVar[str]
     has_decoder: ClassVar[bool] = True
+    has_posterior: ClassVar[bool] = False  # encode_stats returns a logvar
+    prior: ClassVar[str] = "none"  # "standard_normal" when trained against N(0, I)
     config: Any
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The protocol spec: d, input kind and shape, prior, float32 z."""
+        kind = "image" if len(self.x_shape) == 3 else "vector"
+        return ModelSpec(self.latent_dim, kind, self.x_shape, self.prior)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The protocol capabilities, from the class flags and the methods it overrides."""
+        own = type(self).first_decoder_weight is not Autoencoder.first_decoder_weight
+        return Capabilities(
+            decodes=self.has_decoder,
+            posterior=self.has_posterior,
+            first_decoder_layer=own,
+            codebook=hasattr(self, "codebook") and hasattr(self, "token_shape"),
+        )
 
     @property
     @abstractmethod

@@ -15,6 +15,7 @@ import torch
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 from latentops.models.ae import AE, AEConfig
 from latentops.models.base import Autoencoder
+from latentops.models.external import ExternalModel
 from latentops.models.identity import IdentityConfig, IdentityModel
 from latentops.models.vae import VAE, VAEConfig
 from latentops.models.vqvae import VQVAE, VQVAEConfig
@@ -55,14 +56,23 @@ def model_config_dict(model: Autoencoder) -> dict[str, Any]:
 
 
 def load_model_state(model: Autoencoder, state: Mapping[str, torch.Tensor]) -> Autoencoder:
-    """Load ``state`` (e.g. from safetensors) into ``model`` strictly; return the model."""
+    """Load ``state`` (e.g. from safetensors) into ``model`` strictly; return the model.
+
+    An external model's state is its user module's own (no ``net.`` prefix).
+    """
+    target = model.net if isinstance(model, ExternalModel) else model
+    what = (
+        model.label
+        if isinstance(model, ExternalModel)
+        else f"a {model.arch!r} model with config {model.config}"
+    )
     not_tensors = sorted(k for k, v in state.items() if not isinstance(v, torch.Tensor))
     if not_tensors:
         raise CorruptArtifactError(
             f"checkpoint entries {not_tensors[:5]} are not tensors; load weights with "
             "safetensors.torch.load_file, not a pickle"
         )
-    expected = model.state_dict()
+    expected = target.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(
@@ -72,7 +82,7 @@ def load_model_state(model: Autoencoder, state: Mapping[str, torch.Tensor]) -> A
     )
     if missing or unexpected or wrong:
         raise CorruptArtifactError(
-            f"checkpoint does not fit a {model.arch!r} model with config {model.config}: "
+            f"checkpoint does not fit {what}: "
             f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}; "
             "rebuild the model with the config saved next to these weights"
         )
@@ -84,5 +94,5 @@ def load_model_state(model: Autoencoder, state: Mapping[str, torch.Tensor]) -> A
             f"checkpoint tensors {bad[:5]} contain NaN/inf; the model diverged before it was "
             "saved: retrain with a lower lr"
         )
-    model.load_state_dict(dict(state))
+    target.load_state_dict(dict(state))
     return model

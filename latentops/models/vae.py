@@ -37,6 +37,8 @@ class VAE(ConvAutoencoder):
     """Conv beta-VAE with a standard normal prior; ``encode`` returns the posterior mean."""
 
     arch = "vae"
+    has_posterior = True
+    prior = "standard_normal"
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config, 2 * config.latent_dim)  # encoder -> (mu, logvar)

@@ -39,7 +39,7 @@ def short(text: str | None, n: int = 12) -> str:
 
 def no_decoder(model: Autoencoder | None, card: Mapping[str, Any]) -> Note | None:
     """A note when the model cannot draw images (imported embeddings), else None."""
-    if model is not None and model.has_decoder:
+    if model is not None and model.capabilities.decodes:
         return None
     return Note(
         f"{card['ref']} ({card['arch']}) has no decoder: imported embeddings have no images."

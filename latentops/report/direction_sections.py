@@ -82,7 +82,7 @@ def _strip(
     if stored:
         grid, rows, cols = _stored_strip(stored)
         caption = "thumbnails stored in the edits table; columns are edit strengths"
-    elif model is not None and model.has_decoder and len(data.sample_ids):
+    elif model is not None and model.capabilities.decodes and len(data.sample_ids):
         z = data.sample_z[: opts.n_items]
         # the same strengths as ``latentops edit``: in std of the data along v when known
         offsets = np.asarray(opts.strengths) * (d.get("std") or 1.0)  # (S,)

@@ -22,7 +22,7 @@ from latentops.models import Autoencoder, decode_batches
 
 def decode(model: Autoencoder, z: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Decode latents (N, d) in batches -> float32 images (N, C, H, W) clipped to [0, 1]."""
-    if not model.has_decoder:
+    if not model.capabilities.decodes:
         raise InvalidInputError(
             f"model {model.arch!r} has no decoder (imported embeddings); images need an autoencoder"
         )

@@ -42,10 +42,14 @@ class CheckpointRegistry:
         train: dict[str, Any],
         metrics: dict[str, Any],
         run_id: str | None,
+        stored: tuple[str, str] | None = None,
     ) -> Ref:
-        """Store weights once + a card row (own ``fields`` and the common ones) as name@next."""
+        """Store weights once + a card row (own ``fields`` and the common ones) as name@next.
+
+        ``stored`` is (checkpoint, sha256) of weights already in ``checkpoints/`` (programs).
+        """
         check_name(name, f"{self.WHAT} name")
-        checkpoint, sha = save_state(self.blobs, module, blob_metadata)
+        checkpoint, sha = stored or save_state(self.blobs, module, blob_metadata)
         common = {
             **fields,
             "checkpoint": checkpoint,

@@ -1,4 +1,9 @@
-"""Model registry: immutable ``name@version`` rows + content-addressed safetensors weights."""
+"""Model registry: immutable ``name@version`` rows + content-addressed safetensors weights.
+
+Built-in models are rebuilt from (arch, config); external ones (arch ``external``) from the
+recorded factory, entry point or ``.pt2`` programs (storage/external_models.py). Every card
+carries the model's fingerprint: the weights' sha256 and its code identity.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,17 @@ from typing import Any
 import pyarrow as pa
 import torch
 
-from latentops.models import Autoencoder, build_model, model_config_dict
+from latentops.models import (
+    Autoencoder,
+    Capabilities,
+    CheckReport,
+    ModelSpec,
+    build_model,
+    model_config_dict,
+)
 from latentops.refs import Ref
+from latentops.storage import external_models
+from latentops.storage._checkpoints import load_state
 from latentops.storage._registry import CheckpointRegistry
 
 
@@ -75,9 +89,79 @@ class ModelRegistry(CheckpointRegistry):
             run_id=run_id,
         )
 
+    def register_external(
+        self,
+        name: str,
+        build: external_models.Build,
+        report: CheckReport,
+        *,
+        dataset: str | None,
+        dataset_fingerprint: str | None,
+        dataset_options: dict[str, Any],
+        run_id: str | None = None,
+    ) -> Ref:
+        """Store an external model that passed ``report`` (``check_model`` on it) as name@next.
+
+        Refuses, writing nothing, a model that failed a check; the figures become its metrics.
+        """
+        report.raise_on_failure(name, "; nothing registered")
+        model = build.model
+        stored = None
+        if build.programs:
+            external_models.store_programs(self.blobs, build.programs)
+            stored = (build.config["programs"]["encoder"], build.config["code_sha256"])
+        return self._register(
+            name,
+            model.net,
+            {"arch": model.arch, "source": build.config["source"]},
+            {
+                "arch": model.arch,
+                "latent_dim": int(model.latent_dim),
+                "config_json": json.dumps(build.config, sort_keys=True),
+            },
+            dataset=dataset,
+            dataset_fingerprint=dataset_fingerprint,
+            train={"dataset_options": dataset_options, "external": True},
+            metrics={"checks": report.figures},
+            run_id=run_id,
+            stored=stored,
+        )
+
+    def card(self, ref: str | Ref) -> dict[str, Any]:
+        """The card of ``name@version`` (latest if unpinned), with its fingerprint."""
+        card = super().card(ref)
+        if card["arch"] == "external":
+            code = f"{card['config']['source']}:{card['config']['code_sha256']}"
+        else:  # built-in code is the latentops release that registered it
+            code = f"latentops {card['arch']} {card['code_version']}"
+        card["fingerprint"] = {"weights_sha256": card["sha256"], "code": code}
+        return card
+
+    def spec(self, card: dict[str, Any]) -> ModelSpec:
+        """The protocol spec of a card's model, without loading weights."""
+        if card["arch"] == "external":
+            return ModelSpec.of(card["config"]["spec"])
+        return build_model(card["arch"], **card["config"]).spec
+
+    def capabilities(self, card: dict[str, Any]) -> Capabilities:
+        """The capabilities of a card's model as registered, without running its code."""
+        if card["arch"] == "external":
+            return Capabilities(**card["config"]["capabilities"])
+        return build_model(card["arch"], **card["config"]).capabilities
+
     def load(self, ref: str | Ref, device: torch.device | str = "cpu") -> tuple[Autoencoder, dict]:
         """Rebuild the model of ``ref`` from its card and verified weights, in eval mode."""
-        state, card = self._state(ref, "retrain it or restore it from a backup", device)
+        card = self.card(ref)
+        if card["arch"] == "external":
+            exported = card["config"]["source"] == "exported"
+            state = None if exported else load_state(self.root, card, self.WHAT, _FIX, "cpu")
+            model = external_models.rebuild(self.root, card, state)
+            return model.to(device).eval(), card
+        fix = "retrain it or restore it from a backup"
+        state = load_state(self.root, card, self.WHAT, fix, device)
         model = build_model(card["arch"], **card["config"])
         model.load_state_dict(state)
         return model.to(device).eval(), card
+
+
+_FIX = "register the model again from its weights file"

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from latentops.errors import UnsupportedOperationError
 from latentops.latent import codebook_usage as _usage
 from latentops.latent import quantize
+from latentops.models import require
 
 if TYPE_CHECKING:
     from latentops.storage.store import Store
@@ -37,11 +37,8 @@ def codebook_usage(
     latents = store.latent_table(table)
     ref = latents.card.get("model")
     model, _ = store.models.load(ref)
-    if not hasattr(model, "codebook") or not hasattr(model, "token_shape"):
-        raise UnsupportedOperationError(
-            f"latent table {table!r} holds latents of {ref} ({model.arch}), which has no "
-            "codebook; codebook usage is for VQ models (arch vqvae)"
-        )
+    fix = f"latent table {table!r} holds other latents; codebook usage is for VQ models"
+    require(model, "codebook", f"{ref} ({model.arch})", "codebook usage", fix)
     codebook = model.codebook  # (K, D)
     D, h, w = model.token_shape
     snap = store.snapshot(table, version)

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from latentops.errors import UnsupportedOperationError
 from latentops.evaluation import AttributePredictor
 from latentops.models import (
     Autoencoder,
@@ -24,6 +23,7 @@ from latentops.models import (
     fit_batch_size,
     parse_batch_size,
     pick_device,
+    require,
 )
 from latentops.storage import snapshot
 from latentops.storage.store import Store
@@ -72,11 +72,8 @@ def load_decoder(
 ) -> tuple[Autoencoder, torch.device]:
     """A latent table's model in the fast layout; refuses models without a decoder."""
     net, model_card, dev = load_model(store, card["model"], device)
-    if not net.has_decoder:
-        raise UnsupportedOperationError(
-            f"latent table holds latents of {card['model']} ({model_card['arch']}), which has no "
-            "decoder; edit it without images (--no-images) or use an autoencoder"
-        )
+    fix = "edit it without images (--no-images) or use a model that decodes"
+    require(net, "decodes", f"{card['model']} ({model_card['arch']})", "decoding", fix)
     return _decoder(str(store.root), model_card["ref"], model_card["sha256"], str(dev)), dev
 
 

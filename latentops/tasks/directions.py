@@ -18,6 +18,7 @@ from latentops.directions import (
     sefa_directions,
 )
 from latentops.errors import InvalidInputError
+from latentops.models import require
 from latentops.storage import DirectionLineage, Store
 from latentops.storage.latents import factor_columns, z_matrix
 from latentops.storage.resources import load_model
@@ -91,6 +92,8 @@ def fit_and_register(
     if method in UNSUPERVISED:
         if method == "sefa":
             model, _, _ = load_model(store, card["model"], "cpu")
+            fix = "use a supervised direction method, or pca on the latents"
+            require(model, "first_decoder_layer", card["model"], "SeFa", fix)
             weight = model.first_decoder_weight().detach().cpu().numpy()  # (out, d)
             found = sefa_directions(weight, params.pop("n_components", 5))
         else:

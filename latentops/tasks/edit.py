@@ -16,7 +16,6 @@ import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from latentops.errors import UnsupportedOperationError
 from latentops.latent.edit_kinds import (
     Block,
     DirectionEdit,
@@ -26,7 +25,7 @@ from latentops.latent.edit_kinds import (
     Traversal,
     VqSwap,
 )
-from latentops.models import Autoencoder, decode_batches
+from latentops.models import Autoencoder, decode_batches, require
 from latentops.storage import Store
 from latentops.storage.edits import EditSource, build_edit_rows, png_bytes
 from latentops.storage.resources import load_decoder
@@ -49,12 +48,8 @@ def _blocks(
         return kind.blocks(items, snap.z_of(items[:, 0]), snap.z_of(items[:, 1]))
     if isinstance(kind, Traversal):
         return kind.blocks(items, snap.z_of(items))
-    if not hasattr(net, "codebook") or not hasattr(net, "token_shape"):
-        raise UnsupportedOperationError(
-            f"latent table {snap.name!r} holds latents of {snap.card['model']} ({net.arch}), "
-            "which has no codebook; code swaps are for VQ models (arch vqvae): use --direction "
-            "instead"
-        )
+    fix = f"latent table {snap.name!r} is not of a VQ model: use --direction instead"
+    require(net, "codebook", f"{snap.card['model']} ({net.arch})", "a VQ code swap", fix)
     return kind.blocks(items, snap.z_of(items), net.codebook.cpu(), net.token_shape)
 
 

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from latentops.data import prefetch
-from latentops.models import encode_batches, parse_batch_size, pick_device
+from latentops.models import check_input_shape, encode_batches, parse_batch_size, pick_device
 from latentops.storage import Lineage, Store
 from latentops.storage.latents import build_rows, latent_schema
 from latentops.storage.resources import load_model, resolve_batch_size
@@ -20,11 +20,15 @@ from latentops.tasks._common import RETRY, current_run_id, open_dataset
 def plan_encode(
     store_path: str, table: str, dataset: str, dataset_options: dict[str, Any], model: str
 ) -> dict[str, Any]:
-    """Return the pinned model ref, the table card and the item ids not yet encoded."""
+    """Return the pinned model ref, the table card and the item ids not yet encoded.
+
+    Refuses, before anything is written, a dataset whose items the model's spec does not take.
+    """
     store = Store.open(store_path)
     card = store.models.card(model)
     latents = store.latents(table)
     data = open_dataset(dataset, dataset_options)
+    check_input_shape(store.models.spec(card), data.x_shape, card["ref"], dataset)
     if latents.exists():
         latents.check_space(int(card["latent_dim"]), card["ref"])
     missing = np.setdiff1d(data.item_ids(), latents.item_ids(), assume_unique=True)

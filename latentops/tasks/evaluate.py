@@ -165,7 +165,9 @@ def write_scorecard(
     data = real_images(model_card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
-    logp_data = log_prior(torch.from_numpy(snap.z)).numpy()  # (N_table,)
+    # prior plausibility only means something against the prior the model was trained with
+    standard = store.models.spec(model_card).prior == "standard_normal"
+    logp_data = log_prior(torch.from_numpy(snap.z)).numpy() if standard else None  # (N_table,)
     probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
     probe = max(probes) if probes else None  # encoded if either probe reads it out
     values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate, probe)

@@ -50,7 +50,7 @@ def build_report(
     opts = ReportOptions.from_dict(options)
     data = gather(store, model, table, opts)
     net, _, _ = load_model(store, data.model["ref"], device)
-    originals = dataset_images(data) if net.has_decoder else None
+    originals = dataset_images(data) if net.capabilities.decodes else None
     html = render_report(data, net, originals, opts)
     return {"html": html, **data.summary(), "dataset_images": originals is not None}
 
