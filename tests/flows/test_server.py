@@ -415,6 +415,7 @@ def test_compose_stack_matches_prefect_yaml_and_keeps_secrets_out():
     assert services["server"]["ports"] == ["127.0.0.1:4200:4200"]
     # Entry points of prefect.yaml exist and name the flows latentops serve serves.
     from latentops.flows.deployments import encode_new_items
+    from latentops.flows.maintain import maintain_flow
     from latentops.flows.reevaluate import reevaluate_flow
     from latentops.flows.refit import refit_flow
 
@@ -422,6 +423,7 @@ def test_compose_stack_matches_prefect_yaml_and_keeps_secrets_out():
         "deployments.py:encode_new_items": encode_new_items,
         "refit.py:refit_flow": refit_flow,
         "reevaluate.py:reevaluate_flow": reevaluate_flow,
+        "maintain.py:maintain_flow": maintain_flow,
     }
     for deployment in project["deployments"]:
         path, _, func = deployment["entrypoint"].partition(":")
