@@ -107,16 +107,9 @@ def _drop_error_logs() -> None:
 
 def check_runner(runner: str, dask_address: str | None) -> None:
     """--runner / --dask-address, checked before Prefect starts (the runner is built later)."""
-    from typing import get_args
+    from latentops.flows.params import check_runner as check  # pydantic only, no Prefect
 
-    from latentops.errors import InvalidInputError
-    from latentops.flows.params import RunnerOptions  # pydantic only, no Prefect
-
-    kinds = get_args(RunnerOptions.model_fields["kind"].annotation)
-    if runner not in kinds:
-        raise InvalidInputError(f"runner {runner!r} is unknown; use one of {', '.join(kinds)}")
-    if dask_address and runner != "dask":
-        raise InvalidInputError("--dask-address needs --runner dask")
+    check(runner, dask_address or None)
 
 
 def check_exists(

@@ -268,8 +268,8 @@ def encode(
 
     # Everything checkable before Prefect starts: the model, the dataset and its options.
     check_runner(runner, dask_address)
-    models = check_exists(store, models=[model]).models
-    card = models.card(model)
+    models = check_exists(store).models
+    card = models.card(model)  # NotFoundError naming the registered models
     trained_dataset, trained = trained_on(card)
     dataset = dataset or trained_dataset
     if dataset is None:

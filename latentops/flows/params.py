@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from latentops.errors import InvalidInputError
 
 
 class DatasetOptions(BaseModel):
@@ -49,6 +51,17 @@ class RunnerOptions(BaseModel):
     n_workers: int = Field(
         2, ge=1, description="dask LocalCluster: worker processes (one thread each)."
     )
+
+
+RUNNER_KINDS: tuple[str, ...] = get_args(RunnerOptions.model_fields["kind"].annotation)
+
+
+def check_runner(kind: str, address: str | None = None) -> None:
+    """A runner kind and Dask address that go together (no Prefect: the CLI checks up front)."""
+    if kind not in RUNNER_KINDS:
+        raise InvalidInputError(f"runner {kind!r} is unknown; use one of {', '.join(RUNNER_KINDS)}")
+    if address is not None and kind != "dask":
+        raise InvalidInputError("--dask-address needs --runner dask")
 
 
 class EncodeSpec(BaseModel):

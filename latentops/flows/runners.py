@@ -14,9 +14,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from latentops._progress import progress_bar
 from latentops._validate import is_int
 from latentops.errors import InvalidInputError
-from latentops.flows.params import RunnerOptions
-
-RUNNERS = ("thread", "dask")
+from latentops.flows.params import RunnerOptions, check_runner
 
 
 def make_task_runner(
@@ -28,12 +26,9 @@ def make_task_runner(
     loads the model once and torch does not oversubscribe the cores. prefect-dask is
     imported only here, so latentops runs without it unless ``dask`` is asked for.
     """
+    check_runner(kind, address)
     if kind == "thread":
-        if address is not None:
-            raise InvalidInputError("--dask-address needs --runner dask")
         return ThreadPoolTaskRunner()
-    if kind != "dask":
-        raise InvalidInputError(f"runner {kind!r} is unknown; use one of {', '.join(RUNNERS)}")
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as exc:

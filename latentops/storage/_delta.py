@@ -7,6 +7,7 @@ Every table is addressed by a URI string (a local path or ``s3://...``); its del
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,13 +63,23 @@ def first_line(exc: BaseException) -> str:
     return " ".join(lines[0].split()) if lines else type(exc).__name__
 
 
+# A data file the Delta log lists but the store lacks, as deltalake's filesystem and pyarrow's
+# (local, S3) word it, also when DuckDB reports it while streaming a table.
+_MISSING_FILE = re.compile(
+    r"Object at location (\S+) not found"
+    r"|Failed to open local file '([^']+)'\. Detail: \[errno 2\]"
+    r"|Path does not exist '([^']+)'"
+)
+
+
+def missing_file(text: str) -> str | None:
+    """The path of a missing data file an error message names, or None."""
+    found = _MISSING_FILE.search(text)
+    return next(g for g in found.groups() if g) if found else None
+
+
 def _is_missing_file(exc: BaseException) -> bool:
-    text = str(exc)
-    return (
-        isinstance(exc, FileNotFoundError)
-        or ("Object at location" in text and "not found" in text)  # deltalake's filesystem
-        or "Path does not exist" in text  # pyarrow's S3 filesystem
-    )
+    return isinstance(exc, FileNotFoundError) or missing_file(str(exc)) is not None
 
 
 @contextmanager

@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from latentops.errors import CorruptArtifactError, InvalidInputError, LatentOpsError
+from latentops.storage import _delta
 
 # Statement types a user query may contain (everything else writes, attaches or configures).
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -41,14 +42,6 @@ TABLES_QUERY = (
 )
 METRICS = ("cosine", "l2", "ip")
 BATCH_ROWS = 65_536  # rows per streamed result batch
-# how deltalake's object store reports a data file the log lists but the store lacks
-# A data file the Delta log lists but the store lacks, as deltalake's and pyarrow's (local,
-# S3) filesystems word it while DuckDB streams the table.
-_MISSING_FILE = re.compile(
-    r"Object at location (\S+) not found"
-    r"|Failed to open local file '([^']+)'\. Detail: \[errno 2\]"
-    r"|Path does not exist '([^']+)'"
-)
 
 
 class QueryTimeoutError(LatentOpsError, TimeoutError):
@@ -338,9 +331,8 @@ def _query_error(exc: BaseException, timeout: float | None) -> LatentOpsError:
     raised = _UDF_ERROR.search(text)
     if raised:  # a latentops function (latent_delta) refused: its own message says why
         return InvalidInputError(f"SQL failed: {_one_line(raised.group(1))}")
-    missing = _MISSING_FILE.search(text)
-    if missing:
-        path = next(g for g in missing.groups() if g)
+    path = _delta.missing_file(text)
+    if path:
         return CorruptArtifactError(
             f"SQL failed: data file {path} of the store is missing; run "
             "`latentops tables check` to see which table it belongs to and how to repair it"
