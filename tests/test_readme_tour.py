@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from tests._shell import check_ok, hints, run_line
+
 ROOT = Path(__file__).resolve().parents[1]
 TOUR = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[2]
 BIN = Path(sys.executable).parent
 SMALL = {"N": "1500", "EPOCHS": "1"}
-# A hint is a line (or a backticked span) that starts with the command name.
-HINT = re.compile(r"(?:^|[\s`])(latentops [a-z][a-z-]*(?=[\s`]|$)[^`\n]*)", re.M)
 # Long-running commands: started, checked to be alive and serving, then stopped.
 SERVICES = ("latentops serve",)
 
@@ -52,18 +52,6 @@ def _env_after(line: str, env: dict[str, str], cwd: Path) -> dict[str, str]:
         check=True,
     ).stdout.decode()
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-
-
-def _run(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", line],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=900,
-    )
 
 
 def _serve(line: str, env: dict[str, str], cwd: Path, log: Path) -> str:
@@ -96,17 +84,6 @@ def _serve(line: str, env: dict[str, str], cwd: Path, log: Path) -> str:
     return log.read_text()
 
 
-def _hints(output: str) -> list[str]:
-    return [match.strip() for match in HINT.findall(output)]
-
-
-def _check(line: str, result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, (
-        f"{line!r} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
-    assert "Traceback" not in result.stderr, f"{line!r}:\n{result.stderr[-3000:]}"
-
-
 @pytest.fixture(scope="module")
 def tour_env(cli_env):
     """The CLI subprocess environment with the venv first on PATH and the tour's sizes small."""
@@ -125,13 +102,13 @@ def test_readme_tour_runs_verbatim_and_its_hints_run(tour_env, tmp_path):
         if line.startswith(SERVICES):
             printed.append((line, _serve(line, env, cwd, tmp_path / "serve.log")))
             continue
-        result = _run(line, env, cwd)
-        _check(line, result)
+        result = run_line(line, env, cwd)
+        check_ok(line, result)
         printed.append((line, result.stdout + result.stderr))
     tour = {" ".join(line.split()) for line in _commands(TOUR)}
-    hints = {h for _, out in printed for h in _hints(out) if " ".join(h.split()) not in tour}
-    for hint in sorted(hints):
+    to_run = {h for _, out in printed for h in hints(out) if " ".join(h.split()) not in tour}
+    for hint in sorted(to_run):
         if hint.startswith(SERVICES):
             _serve(hint, env, cwd, tmp_path / "hint-serve.log")
             continue
-        _check(hint, _run(hint, env, cwd))
+        check_ok(hint, run_line(hint, env, cwd))

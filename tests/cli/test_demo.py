@@ -4,8 +4,6 @@ edits table), and every ``latentops ...`` hint it prints runs as printed."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,9 +12,9 @@ import pytest
 
 from latentops.storage import Store
 from latentops.storage.edits import png_array
+from tests._shell import hints, run_line
 
 BIN = Path(sys.executable).parent
-HINT = re.compile(r"(?:^|[\s`])(latentops [a-z][a-z-]*(?=[\s`]|$)[^`\n]*)", re.M)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -47,24 +45,12 @@ def test_pixel_judge_reads_a_drawn_square() -> None:
     assert got["pos_x"] == pytest.approx(23.5 / 31) and got["pos_y"] == pytest.approx(7.5 / 31)
 
 
-def _run(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", line],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=900,
-    )
-
-
 @pytest.fixture(scope="module")
 def demo(cli_env, tmp_path_factory):
     """One ``latentops demo`` in an empty directory: (completed process, cwd, env)."""
     cwd = tmp_path_factory.mktemp("demo")
     env = {**cli_env, "PATH": f"{BIN}:{cli_env.get('PATH', '')}"}
-    result = _run("latentops demo --store ./demo-store", env, cwd)
+    result = run_line("latentops demo --store ./demo-store", env, cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return result, cwd, env
@@ -101,9 +87,9 @@ def test_demo_position_and_scale_edits_move_what_the_pixels_show(demo):
 @pytest.mark.slow
 def test_demo_hints_run_as_printed(demo):
     result, cwd, env = demo
-    hints = [h.strip() for h in HINT.findall(result.stdout)]
-    assert len(hints) >= 3, result.stdout[-3000:]
-    for hint in hints:
-        ran = _run(hint, env, cwd)
+    printed = hints(result.stdout)
+    assert len(printed) >= 3, result.stdout[-3000:]
+    for hint in printed:
+        ran = run_line(hint, env, cwd)
         assert ran.returncode == 0, f"{hint!r} exited {ran.returncode}:\n{ran.stderr[-3000:]}"
         assert "Traceback" not in ran.stderr, ran.stderr[-3000:]
