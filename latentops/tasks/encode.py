@@ -57,6 +57,8 @@ def encode_chunk(
     """Encode ``item_ids`` and insert those not yet in the table; return rows added.
 
     ``batch_size="auto"`` is fitted to free memory on this worker's device, once per process.
+    A batch that runs the device out of memory is retried in halves (logged); the chunk is
+    committed only once every item of it is encoded, so no partial chunk is ever written.
     """
     store = Store.open(store_path)
     net, card, dev = load_model(store, model, device)
@@ -73,7 +75,14 @@ def encode_chunk(
         # 59,906 vs 96,562), so there the batches are rendered in line.
         batches = prefetch(batches)
     ids, zs, logvars, factors = [], [], [], {k: [] for k in data.factor_names}
-    for batch_ids, z, logvar in encode_batches(net, batches, dev):
+    logger = get_run_logger()
+
+    def halved(size: int, half: int) -> None:
+        logger.warning(
+            "%s: a batch of %d ran out of memory on %s; retrying as %d", table, size, dev, half
+        )
+
+    for batch_ids, z, logvar in encode_batches(net, batches, dev, on_split=halved):
         ids.append(batch_ids)
         zs.append(z)
         if logvar is not None:

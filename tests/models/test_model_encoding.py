@@ -95,8 +95,8 @@ def test_cuda_amp_training_drops_loss_and_matches_cpu_encoding(arch):
     result = train_autoencoder(model, lambda e: batches, cfg, device="cuda")
     assert result.device.startswith("cuda") and next(model.parameters()).is_cuda
     assert result.history[-1]["recon"] < 0.5 * result.history[0]["recon"]
-    _, z_amp, _ = _collect(encode_batches(model, DS.batches(32), "cuda"))
-    _, z_fp32, _ = _collect(encode_batches(model, DS.batches(32), "cuda", amp=False))
+    _, z_amp, _ = _collect(encode_batches(model, DS.batches(32), "cuda", amp=True))
+    _, z_fp32, _ = _collect(encode_batches(model, DS.batches(32), "cuda"))
     _, z_cpu, _ = _collect(encode_batches(model, DS.batches(32), "cpu"))
     if arch == "vqvae":
         # tokens are exact float32 codebook rows; rounding may move a few across a boundary
@@ -106,3 +106,40 @@ def test_cuda_amp_training_drops_loss_and_matches_cpu_encoding(arch):
         scale = np.abs(z_cpu).max()
         assert np.abs(z_fp32 - z_cpu).max() < 1e-2 * scale
         assert np.abs(z_amp - z_cpu).max() < 5e-2 * scale
+
+
+class _MemoryBudgetVAE(torch.nn.Module):
+    """A VAE whose device can hold the activations of at most ``budget`` items at once."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.inner = build_model("vae", latent_dim=4)
+        self.budget = budget
+        self.sizes: list[int] = []
+
+    def encode_stats(self, x):
+        self.sizes.append(len(x))
+        if len(x) > self.budget:
+            raise torch.cuda.OutOfMemoryError(f"{len(x)} items do not fit ({self.budget} do)")
+        return self.inner.encode_stats(x)
+
+
+def test_encode_batches_halves_a_batch_that_runs_out_of_memory_and_loses_no_item():
+    model = _MemoryBudgetVAE(budget=12)
+    splits: list[tuple[int, int]] = []
+    ids, z, logvar = _collect(
+        encode_batches(model, DS.batches(50), "cpu", on_split=lambda *s: splits.append(s))
+    )
+    assert np.array_equal(ids, DS.item_ids())  # every item once, in order
+    with torch.no_grad():
+        want = model.inner.eval().encode_stats(ALL_X)
+    assert np.allclose(z, want.z.numpy(), atol=1e-5)
+    assert np.allclose(logvar, want.logvar.numpy(), atol=1e-5)
+    assert splits[:3] == [(50, 25), (25, 13), (13, 7)]
+    # once 7 fitted, later batches go straight in pieces of 7: no more failed attempts
+    assert max(model.sizes[model.sizes.index(7) :]) <= 7 and len(splits) == 3
+
+
+def test_encode_batches_reraises_when_a_single_item_does_not_fit():
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        list(encode_batches(_MemoryBudgetVAE(budget=0), DS.batches(4), "cpu"))
