@@ -13,7 +13,7 @@ from latentops.errors import InvalidInputError
 
 # The held-out number a carried direction and a refit are compared on, by direction kind.
 HEADLINE = {"classification": "auc", "regression": "r2"}
-_FIT_OUTPUTS = ("target", "transfer")  # params a fit records as outputs, not inputs
+_FIT_OUTPUTS = ("target", "transfer", "carry")  # recorded outputs of a fit, not inputs
 
 
 def refit_params(direction: Direction) -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from latentops.errors import InvalidInputError
 from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
+from latentops.flows.refit import refit_flow
 from latentops.flows.train import train_flow
 from latentops.flows.transfer import transfer_flow
+from latentops.storage import Store
 from latentops.storage.pins import pins
+from latentops.tasks.transfer import carry_or_refit
 
 OPTS = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset
 SPECS = [
@@ -18,15 +23,17 @@ SPECS = [
 ]
 
 
-@pytest.fixture
-def two_versions(model_store):
-    """vae@1 and its retrained copy vae@2 (another seed), each encoded over the same items."""
-    root = str(model_store.root)
+@pytest.fixture(scope="module")
+def pair(trained_store, tmp_path_factory):
+    """vae@1 and its retrained copy vae@2 (another seed), each encoded over the same items,
+    directions fitted on vae@1's table t1. Trained once per module; tests copy it."""
+    root = tmp_path_factory.mktemp("pair") / "store"
+    shutil.copytree(trained_store, root)
     ref = train_flow(
         dataset="dsprites",
         arch="vae",
         name="vae",
-        store=root,
+        store=str(root),
         dataset_options=OPTS,
         model_params={"latent_dim": 6, "beta": 2.0},
         epochs=2,
@@ -36,9 +43,18 @@ def two_versions(model_store):
     )
     assert ref == "vae@2"
     for model, table in (("vae@1", "t1"), ("vae@2", "t2")):
-        encode_flow(dataset="dsprites", model=model, table=table, store=root, dataset_options=OPTS)
-    fit_directions_flow("t1", SPECS, store=root)
-    return model_store
+        encode_flow(
+            dataset="dsprites", model=model, table=table, store=str(root), dataset_options=OPTS
+        )
+    fit_directions_flow("t1", SPECS, store=str(root))
+    return root
+
+
+@pytest.fixture
+def two_versions(pair, tmp_path):
+    """A private copy of the pair's store."""
+    shutil.copytree(pair, tmp_path / "store")
+    return Store.open(tmp_path / "store")
 
 
 def test_directions_carried_to_a_retrained_model_score_like_a_refit(
@@ -106,3 +122,33 @@ def test_directions_carried_to_a_retrained_model_score_like_a_refit(
     carried, lineage, _ = store.directions.get("right@4")
     assert carried.params["transfer"]["alignment"] == "t1_to_t2@5"
     assert lineage.latent_table == "t2"
+
+
+def test_refit_moves_directions_to_the_new_model_carried_when_close_to_a_fresh_fit(
+    two_versions,
+):
+    store, root = two_versions, str(two_versions.root)
+    out = refit_flow(store=root, carry_tolerance=0.05)
+    assert sorted(out["refit"]) == ["heart@2", "right@2"]
+    assert out["parents"] == {"heart@2": "heart@1", "right@2": "right@1"}
+    for summary in out["carried"]:
+        assert summary["chosen"] == "carried"  # within 0.05 (measured gaps <= 0.014)
+        assert summary["carried"] >= summary["refit"] - 0.05
+        direction, lineage, _ = store.directions.get(summary["ref"])
+        assert (lineage.latent_table, lineage.model) == ("t2", "vae@2")
+        assert direction.params["transfer"]["chosen"] == "carried"
+        assert direction.params["transfer"]["alignment"] == summary["alignment"]
+    again = refit_flow(store=root, carry_tolerance=0.05)  # idempotent: they live on t2 now
+    assert again["refit"] == [] and again["carried"] == []
+
+    # With no tolerance the better of the two wins, and the registered vector is that one.
+    out = carry_or_refit.fn(root, "heart@1", "t2", tolerance=0.0)
+    want = "carried" if out["carried"] >= out["refit"] else "refit"
+    assert out["chosen"] == want
+    direction, _, _ = store.directions.get(out["ref"])
+    metrics = direction.metrics
+    assert metrics[out["metric"]] == (out["carried"] if want == "carried" else out["refit"])
+    if want == "refit":
+        assert direction.params["carry"]["considered"] == "heart@1"
+    with pytest.raises(InvalidInputError, match="carry_tolerance=-0.1 must be in"):
+        refit_flow(store=root, carry_tolerance=-0.1)
