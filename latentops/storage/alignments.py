@@ -104,6 +104,17 @@ class AlignmentRegistry:
         version = _versioned.register(self.uri, SCHEMA, card, name, row, run_id, "alignment")
         return Ref(name, version)
 
+    def find(self, source: tuple[str, int], target: tuple[str, int], kind: str) -> Ref | None:
+        """The latest alignment of ``kind`` from table@version ``source`` onto ``target``."""
+        rows = [
+            r
+            for r in self.list().to_pylist()
+            if (r["source_table"], r["source_version"], r["target_table"], r["target_version"])
+            == (*source, *target)
+            and r["kind"] == kind
+        ]
+        return Ref(rows[-1]["name"], rows[-1]["version"]) if rows else None
+
     def card(self, ref: str | Ref) -> dict[str, Any]:
         """The card of alignment ``name@version`` (latest if unpinned)."""
         ref = parse_ref(ref, "alignment") if isinstance(ref, str) else ref

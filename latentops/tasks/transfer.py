@@ -86,13 +86,11 @@ def _with_params(direction: Direction, **extra: Any) -> Direction:
 
 
 def _register_carried(store: Store, name: str, c: _Carry, **choice: Any) -> dict[str, Any]:
-    """Register the alignment and the carried direction (params name both); return a summary."""
-    aligned = store.alignments.register(
-        c.alignment,
-        (c.src.name, c.src.version),
-        (c.dst.name, c.dst.version),
-        n_shared=c.n_shared,
-        run_id=current_run_id(),
+    """Register the alignment (unless this one is stored already: the fit is deterministic)
+    and the carried direction (params name both); return a summary."""
+    ends = (c.src.name, c.src.version), (c.dst.name, c.dst.version)
+    aligned = store.alignments.find(*ends, c.alignment.kind) or store.alignments.register(
+        c.alignment, *ends, n_shared=c.n_shared, run_id=current_run_id()
     )
     transfer = {
         "transferred_from": str(c.source),

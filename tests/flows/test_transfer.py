@@ -117,10 +117,12 @@ def test_directions_carried_to_a_retrained_model_score_like_a_refit(
 
     out = cli("directions", "transfer", "right@1", "--to-table", "t2", "--store", root)
     assert out.returncode == 0, out.stderr
-    assert "registered right@4 (transferred from right@1 via t1_to_t2@5" in out.stdout
+    assert "registered right@4 (transferred from right@1 via t1_to_t2@1" in out.stdout
     assert "refit from scratch" in out.stdout
     carried, lineage, _ = store.directions.get("right@4")
-    assert carried.params["transfer"]["alignment"] == "t1_to_t2@5"
+    assert carried.params["transfer"]["alignment"] == "t1_to_t2@1"  # reused, not refitted
+    kinds = store.alignments.list().to_pydict()
+    assert (kinds["version"], kinds["kind"]) == ([1, 2], ["procrustes", "affine"])
     assert lineage.latent_table == "t2"
 
 
