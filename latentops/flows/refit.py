@@ -36,10 +36,6 @@ def refit_flow(
         )
     root = str(Store.open(store).root)
     plan = plan_refit(root, table)
-    carries = [
-        carry_or_refit.submit(root, spec["ref"], spec["to_table"], tolerance=carry_tolerance)
-        for spec in plan["carry"]
-    ]
     fit = fit_and_register.with_options(cache_policy=InputVersions(), **transient_retries())
     futures = [fit.submit(root, **spec) for spec in plan["refit"]]
     refs, cached, parents = [], [], {}
@@ -48,7 +44,11 @@ def refit_flow(
         (cached if future.state.name == "Cached" else refs).extend(out)
         parents.update({ref: spec["parent"] for ref in out})
     logger = get_run_logger()
-    carried = [future.result() for future in carries]
+    # One after another: the first carry to a table registers the alignment, the rest reuse it.
+    carried = [
+        carry_or_refit(root, spec["ref"], spec["to_table"], tolerance=carry_tolerance)
+        for spec in plan["carry"]
+    ]
     for out in carried:
         refs.append(out["ref"])
         parents[out["ref"]] = out.get("transferred_from") or out["considered"]

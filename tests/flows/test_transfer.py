@@ -140,6 +140,7 @@ def test_refit_moves_directions_to_the_new_model_carried_when_close_to_a_fresh_f
         assert (lineage.latent_table, lineage.model) == ("t2", "vae@2")
         assert direction.params["transfer"]["chosen"] == "carried"
         assert direction.params["transfer"]["alignment"] == summary["alignment"]
+    assert {s["alignment"] for s in out["carried"]} == {"t1_to_t2@1"}  # fitted once, reused
     again = refit_flow(store=root, carry_tolerance=0.05)  # idempotent: they live on t2 now
     assert again["refit"] == [] and again["carried"] == []
 
