@@ -283,3 +283,41 @@ def directions_import(
     console.print(
         f"registered {Store.open(store).directions.import_file(path, name)}", markup=False
     )
+
+
+@directions_app.command("transfer")
+def directions_transfer(
+    ref: str = typer.Argument(..., help="Direction NAME@VERSION to carry over."),
+    to_table: str = typer.Option(
+        ..., "--to-table", help="Latent table of the other model (same items)."
+    ),
+    kind: str = typer.Option("procrustes", "--map", help="procrustes (same d) or affine."),
+    name: str = typer.Option(None, "--name", help="Register as NAME@next (default: same name)."),
+    store: str | None = StoreOpt,
+) -> None:
+    """Carry a direction onto another model's latent table through an alignment of the two.
+
+    Fits the map on the items both tables hold (held-out error recorded), registers it in
+    `alignments`, and the carried direction as NAME@next with its held-out score on the new
+    table beside that of a direction refit there from scratch.
+
+    Example: latentops directions transfer heart@3 --to-table dsprites_vae_v2 --map procrustes
+    """
+    from latentops.directions.align import KINDS
+    from latentops.errors import InvalidInputError
+
+    if kind not in KINDS:
+        raise InvalidInputError(f"--map {kind!r} is not one of {', '.join(KINDS)}")
+    check_exists(store, tables=[to_table], directions=[ref])
+    quiet_prefect()
+    from latentops.flows.transfer import transfer_flow
+
+    out = transfer_flow(ref, to_table, kind=kind, name=name, store=store or None)
+    console.print(
+        f"registered {out['ref']} (transferred from {out['transferred_from']} via "
+        f"{out['alignment']}, {kind} held-out error {out['alignment_heldout_rel_error']:.3f}); "
+        f"held-out {out['metric']} on {to_table}: {out['carried']:.3f} carried, "
+        f"{out['refit']:.3f} refit from scratch",
+        markup=False,
+    )
+    show_directions([out["ref"]], store)

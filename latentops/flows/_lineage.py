@@ -42,7 +42,11 @@ def record_latents_version(root: str, table: str, version: int, written: int, mo
 def record_directions(
     root: str, refs: list[str], parents: dict[str, Any], source: str = "refit"
 ) -> None:
-    """Artifact + one event per direction version registered by a ``source`` (fit, refit) run."""
+    """Artifact + ONE event naming every direction version a ``source`` (fit, refit) run made.
+
+    One event per run, not per version: a refit of N directions would otherwise queue N
+    re-evaluate runs, N - 1 of which find nothing left to do.
+    """
     if not refs:
         return
     create_table_artifact(
@@ -50,17 +54,25 @@ def record_directions(
         key=artifact_key("directions", source),
         description=f"{len(refs)} direction version(s) registered by this run",
     )
-    for ref in refs:
-        emit_event(
-            DIRECTION_REGISTERED,
-            resource={
+    emit_event(
+        DIRECTION_REGISTERED,
+        resource={
+            "prefect.resource.id": f"latentops.direction.{source}",
+            "prefect.resource.name": ", ".join(refs),
+            "latentops.store": root,
+            "latentops.refs": " ".join(refs),
+            "latentops.count": str(len(refs)),
+        },
+        related=[
+            {
                 "prefect.resource.id": f"latentops.direction.{ref.partition('@')[0]}",
+                "prefect.resource.role": "direction",
                 "prefect.resource.name": ref,
-                "latentops.store": root,
-                "latentops.ref": ref,
-            },
-            payload={"parent": parents.get(ref)},
-        )
+            }
+            for ref in refs
+        ],
+        payload={"refs": refs, "parents": {ref: parents.get(ref) for ref in refs}},
+    )
 
 
 def record_scorecards(root: str, judge: str, runs: dict[str, str]) -> None:

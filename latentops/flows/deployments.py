@@ -8,7 +8,8 @@ the same three for ``prefect deploy`` onto a work pool.
                                   table, then emits ``latentops.latents.updated`` if it added rows
     refit-directions/<name>       runs on that event (for this store): refits every direction
                                   fitted on an older version of its table (idempotent), and
-                                  emits ``latentops.direction.registered`` per new version
+                                  emits one ``latentops.direction.registered`` naming all
+                                  its new versions (one re-evaluate run, not one per version)
     reevaluate-directions/<name>  runs on that event (for this store), when a judge is given:
                                   scores each direction's newest version the judge has not
                                   scored yet (idempotent)

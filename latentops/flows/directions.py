@@ -1,7 +1,7 @@
 """Direction flows: fit one or many directions on a pinned latent table snapshot.
 
-Each registered version emits ``latentops.direction.registered``, so a served re-evaluate
-deployment scores hand-fitted directions as it does refitted ones.
+Each run emits one ``latentops.direction.registered`` naming the versions it registered, so a
+served re-evaluate deployment scores hand-fitted directions as it does refitted ones.
 """
 
 from __future__ import annotations

@@ -23,9 +23,18 @@ def save_state(
     blobs: Location | str | os.PathLike[str], module: nn.Module, metadata: dict[str, str]
 ) -> tuple[str, str]:
     """Write ``module``'s weights once under their content hash; return (relative path, sha256)."""
-    blobs = Location.of(blobs)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    data = save(state, metadata=metadata)
+    return save_tensors(blobs, state, metadata)
+
+
+def save_tensors(
+    blobs: Location | str | os.PathLike[str],
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+) -> tuple[str, str]:
+    """Write ``tensors`` once under their content hash; return (relative path, sha256)."""
+    blobs = Location.of(blobs)
+    data = save(tensors, metadata=metadata)
     sha = hashlib.sha256(data).hexdigest()
     target = blobs / f"{sha}.safetensors"
     # Same name = same bytes, so a racing writer is harmless; a blob that no longer matches

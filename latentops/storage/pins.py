@@ -39,7 +39,7 @@ _MATCH = "t.table = s.table AND t.name = s.name"
 
 @dataclass(frozen=True, order=True)
 class Pin:
-    """One reason a table version is pinned: ``kind`` (direction/score/edit/tag) and its ``ref``."""
+    """Why a table version is pinned: ``kind`` (direction/score/edit/tag/alignment), ``ref``."""
 
     version: int
     kind: str
@@ -149,6 +149,20 @@ def _refs(uri: str, table: str, columns: list[str]) -> list[dict]:
     return rows.group_by([*columns, "latent_table_version"]).aggregate([]).to_pylist()
 
 
+def _alignment_pins(uri: str, table: str) -> list[Pin]:
+    """Versions of ``table`` an alignment was fitted from or onto (it must stay refittable)."""
+    if not _delta.exists(uri):
+        return []
+    delta, found = _delta.open_table(uri), []
+    for side in ("source", "target"):
+        rows = _delta.read(delta, ["name", "version", f"{side}_version"], {f"{side}_table": table})
+        found += [
+            Pin(r[f"{side}_version"], "alignment", f"{r['name']}@{r['version']}")
+            for r in rows.to_pylist()
+        ]
+    return found
+
+
 def pins(store: Store, table: str) -> list[Pin]:
     """Every reason a version of latent table ``table`` is pinned, sorted by version."""
     store.latent_table(table)  # NotFoundError listing the tables
@@ -165,6 +179,7 @@ def pins(store: Store, table: str) -> list[Pin]:
         for r in _refs(store.edits.uri, table, ["kind", "direction"])
     ]
     found += [Pin(int(r["version"]), "tag", r["name"]) for r in store.tags.read(table).to_pylist()]
+    found += _alignment_pins(store.alignments.uri, table)
     return sorted(set(found))
 
 

@@ -163,6 +163,28 @@ _LATENT_DELTA = """CREATE MACRO latent_delta(tbl, v1, v2) AS TABLE
 _UDF_ERROR = re.compile(r"Python exception occurred while executing the UDF: \w+: (.*)", re.S)
 
 
+# Per-item distance between two latent tables of the same items after a Procrustes alignment.
+_LATENT_SHIFT = """CREATE MACRO latent_shift(t1, t2) AS TABLE
+    SELECT unnest(__shift, recursive := true)
+    FROM (SELECT __latent_shift(t1, t2) AS __shift)"""
+
+
+def add_latent_shift(con: duckdb.DuckDBPyConnection, shift: Callable[[str, str], pa.Table]) -> None:
+    """Create ``latent_shift('t1', 't2')``; ``shift(t1, t2)`` gives (item_id, shift)."""
+
+    def udf(t1: str, t2: str) -> list[dict[str, Any]]:
+        return shift(t1.removeprefix("latents."), t2.removeprefix("latents.")).to_pylist()
+
+    con.create_function(
+        "__latent_shift",
+        udf,
+        ["VARCHAR", "VARCHAR"],
+        "STRUCT(item_id BIGINT, shift DOUBLE)[]",
+        side_effects=False,
+    )
+    con.execute(_LATENT_SHIFT)
+
+
 def add_latent_delta(
     con: duckdb.DuckDBPyConnection, delta: Callable[[str, int, int], pa.Table]
 ) -> None:
@@ -329,7 +351,9 @@ def _query_error(exc: BaseException, timeout: float | None) -> LatentOpsError:
             "--memory-limit"
         )
     raised = _UDF_ERROR.search(text)
-    if raised:  # a latentops function (latent_delta) refused: its own message says why
+    if (
+        raised
+    ):  # a latentops function (latent_delta, latent_shift) refused: its own message says why
         return InvalidInputError(f"SQL failed: {_one_line(raised.group(1))}")
     path = _delta.missing_file(text)
     if path:

@@ -22,8 +22,9 @@ from latentops.errors import (
 from latentops.refs import check_name
 from latentops.storage import _delta, sql
 from latentops.storage._location import Location
+from latentops.storage.alignments import AlignmentRegistry
 from latentops.storage.catalog import DirectionCatalog
-from latentops.storage.deltas import version_delta
+from latentops.storage.deltas import latent_shift, version_delta
 from latentops.storage.edits import EditsTable
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import LatentTable
@@ -36,7 +37,7 @@ MARKER = "latentops.json"
 FORMAT = 1
 DEFAULT_PATH = "./latent-store"
 # Tables that live at the top of the store and become SQL views of the same name.
-TOP_TABLES = ("models", "judges", "directions", "edits", "scores", "tags")
+TOP_TABLES = ("models", "judges", "directions", "edits", "scores", "tags", "alignments")
 
 
 class Store:
@@ -50,6 +51,7 @@ class Store:
         self.edits = EditsTable(str(self.root / "edits"))
         self.scores = ScoresTable(str(self.root / "scores"))
         self.tags = TagsTable(str(self.root / "tags"))
+        self.alignments = AlignmentRegistry(self.root)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -154,6 +156,7 @@ class Store:
                 warnings.warn(f"left out view {view}: {exc}", CorruptTableWarning, stacklevel=2)
         con = sql.connect(sources, memory_limit=memory_limit, materialize=views)
         sql.add_latent_delta(con, lambda t, v1, v2: version_delta(self.latent_table(t), v1, v2))
+        sql.add_latent_shift(con, lambda t1, t2: latent_shift(self.snapshot(t1), self.snapshot(t2)))
         if read_only:
             sql.lock_down(con)
         return con

@@ -7,7 +7,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from latentops.directions.transfer import refit_params
 from latentops.errors import LatentOpsError
+from latentops.refs import parse_ref
 from latentops.storage import Store
 from latentops.storage.deltas import version_delta
 
@@ -30,6 +32,44 @@ def _rows_changed(store: Store, table: str, then: int, now: int) -> bool:
         return True
 
 
+def _newest_tables(store: Store) -> dict[str, tuple[int, list[str]]]:
+    """Model name -> (its newest version that has latent tables, those tables)."""
+    newest: dict[str, tuple[int, list[str]]] = {}
+    for name in store.latent_tables():
+        try:
+            model = parse_ref(store.latents(name).card.get("model") or "", "model")
+        except LatentOpsError:  # an unreadable card or an unversioned import: nothing to carry
+            continue
+        version, tables = newest.get(model.name, (0, []))
+        if model.version is not None and model.version > version:
+            newest[model.name] = (model.version, [name])
+        elif model.version == version:
+            tables.append(name)
+    return newest
+
+
+def _carry_target(
+    row: dict[str, Any], newest: dict[str, tuple[int, list[str]]], table: str | None
+) -> tuple[str | None, str | None]:
+    """(table, None) to carry a direction to its model's newer version, (None, why) if it
+    cannot be, (None, None) if its model has no newer version with a table."""
+    try:
+        model = parse_ref(row["model"] or "", "model")
+    except LatentOpsError:
+        return None, None
+    version, tables = newest.get(model.name, (0, []))
+    if model.version is None or version <= model.version:
+        return None, None
+    if table is not None:
+        return (table, None) if table in tables else (None, None)
+    if len(tables) > 1:
+        return None, (
+            f"{model.name}@{version} has several latent tables ({', '.join(sorted(tables))}); "
+            "carry it to one with `latentops directions transfer`"
+        )
+    return tables[0], None
+
+
 @task(cache_policy=NO_CACHE)
 def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Specs to refit the latest version of every stale direction (optionally of one table).
@@ -38,7 +78,9 @@ def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict
     current version and the items differ (a compaction alone adds a version, not items).
     Each spec reuses the old fit's method, label and parameters and names the old version
     as its parent; directions that cannot be refit are listed under ``skipped`` with the
-    reason.
+    reason. A supervised direction whose model has a newer version with a latent table is
+    listed under ``carry`` instead: the refit flow carries it to that table (or refits it
+    there, whichever scores better within a tolerance).
     """
     store = Store.open(store_path)
     if table is not None:
@@ -48,8 +90,17 @@ def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict
         if row["version"] > latest.get(row["name"], {"version": 0})["version"]:
             latest[row["name"]] = row
     current: dict[str, int | None] = {}
-    refit, skipped = [], []
+    newest = _newest_tables(store)
+    refit, skipped, carry = [], [], []
     for name, row in sorted(latest.items()):
+        if row["kind"] in REFITTABLE:
+            target, why = _carry_target(row, newest, table)
+            if target is not None:
+                carry.append({"ref": f"{name}@{row['version']}", "to_table": target})
+                continue
+            if why is not None:
+                skipped.append({"ref": f"{name}@{row['version']}", "reason": why})
+                continue
         source = row["latent_table"]
         if source is None or (table is not None and source != table):
             continue
@@ -66,8 +117,7 @@ def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict
             skipped.append({"ref": ref, "reason": _WHY_NOT.get(row["kind"], "not refittable")})
             continue
         direction, _, _ = store.directions.get(ref)
-        # fit_direction records the resolved target in params; it is an output, not an input.
-        params = {k: v for k, v in direction.params.items() if k != "target"}
+        params = refit_params(direction)  # recorded outputs (target, transfer, carry) left out
         refit.append(
             {
                 "table": source,
@@ -79,4 +129,4 @@ def plan_refit(store_path: str, table: str | None = None) -> dict[str, list[dict
                 "parent": ref,
             }
         )
-    return {"refit": refit, "skipped": skipped}
+    return {"refit": refit, "skipped": skipped, "carry": carry}

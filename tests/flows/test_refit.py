@@ -77,6 +77,58 @@ def test_refit_fits_stale_directions_again_with_the_same_spec(model_store):
         refit_flow(table="nope", store=root)
 
 
+def _direction_events(root: str, source: str, expect: int) -> list:
+    """The ``direction.registered`` events a ``source`` run emitted for store ``root``, once
+    ``expect`` arrived (plus a grace period in which any extra one would show up too)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from latentops.flows._lineage import DIRECTION_REGISTERED
+
+    query = EventFilter(
+        event=EventNameFilter(name=[DIRECTION_REGISTERED]),
+        resource=EventResourceFilter(
+            id=[f"latentops.direction.{source}"], labels={"latentops.store": root}
+        ),
+    )
+    deadline, events = time.monotonic() + 60, []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            events = client.read_events(filter=query, limit=50).events
+            if len(events) >= expect:
+                time.sleep(3)  # events are persisted in order: a second one would be here now
+                return client.read_events(filter=query, limit=50).events
+            time.sleep(0.5)
+    return events
+
+
+def test_one_refit_of_several_directions_emits_one_event(model_store):
+    root = str(model_store.root)
+    _encode(model_store, 600)
+    specs = [
+        {"name": "heart", "method": "logistic", "label": "shape==2"},
+        {"name": "right", "method": "ridge", "label": "pos_x"},
+        {"name": "up", "method": "ridge", "label": "pos_y"},
+    ]
+    fit_directions_flow("t", specs, store=root)
+    _encode(model_store, 900)
+    out = refit_flow(store=root)
+    assert sorted(out["refit"]) == ["heart@2", "right@2", "up@2"]
+    (event,) = _direction_events(root, "refit", 1)  # one event, not three
+    assert sorted(event.payload["refs"]) == ["heart@2", "right@2", "up@2"]
+    assert event.payload["parents"]["up@2"] == "up@1"
+    assert event.resource["latentops.count"] == "3"
+    assert sorted(r["prefect.resource.name"] for r in event.related if r.role == "direction") == [
+        "heart@2",
+        "right@2",
+        "up@2",
+    ]
+    (fitted,) = _direction_events(root, "fit", 1)  # the fit of three: one event as well
+    assert sorted(fitted.payload["refs"]) == ["heart@1", "right@1", "up@1"]
+
+
 def test_fit_is_cached_by_input_versions_not_by_arrays(model_store):
     root = str(model_store.root)
     _encode(model_store, 600)
