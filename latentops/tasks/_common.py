@@ -7,7 +7,7 @@ from typing import Any
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from latentops.data import Dataset, get_dataset, load_array_file
+from latentops.data import Dataset, get_dataset, open_data_file
 from latentops.errors import LatentOpsError, VersionConflictError
 from latentops.evaluation import check_judge, resolve_target
 from latentops.storage import Store, StoreAccessError
@@ -57,9 +57,9 @@ def transient_retries(retries: int = 3, base_delay: float = 1.0) -> dict[str, An
 
 
 def open_dataset(name: str, options: dict[str, Any]) -> Dataset:
-    """Built-in datasets by name; ``file`` means a user Parquet/.npy file (``path`` option)."""
+    """Built-in datasets by name; ``file`` means a user path (``path``: folder, Parquet, .npy)."""
     if name == "file":
-        return load_array_file(**options)
+        return open_data_file(**options)
     return get_dataset(name, **options)
 
 
