@@ -63,14 +63,19 @@ def open_dataset(name: str, options: dict[str, Any]) -> Dataset:
     return get_dataset(name, **options)
 
 
-def real_images(model_card: dict[str, Any]) -> Dataset:
-    """The dataset that renders a table's real images: the model's training data, unsubset.
+def real_images(model_card: dict[str, Any], table_card: dict[str, Any]) -> Dataset:
+    """The dataset that renders a table's real images, unsubset: the one the table was encoded
+    from (its card's ``source``), else (tables from before it was recorded) the model's.
 
     ``n_items`` only picks a subset of the same items, and a later encode may have used a
     larger one than training did (a served encode that grows the table); every item id
     renders the same pixels without it.
     """
-    name, options = trained_on(model_card)
+    source = table_card.get("source")
+    if source is not None:
+        name, options = source["dataset"], dict(source["options"])
+    else:
+        name, options = trained_on(model_card)
     return open_dataset(name, {k: v for k, v in options.items() if k != "n_items"})
 
 

@@ -131,6 +131,8 @@ def encode_chunk(
             "model_sha256": card["sha256"],
             "space": "imported" if card["arch"] == "identity" else "mu",
             "dataset": data.name,
+            # how to open the items again (evaluation renders the real images from it)
+            "source": {"dataset": dataset, "options": dataset_options},
             "factor_names": list(data.factor_names),
         },
         run_id,

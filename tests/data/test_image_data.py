@@ -1,4 +1,4 @@
-"""Image folders and Parquet columns of encoded images as datasets: pixels, ids, labels, refusals."""
+"""Image folders and Parquet columns of encoded images as datasets: pixels, ids, labels, errors."""
 
 from __future__ import annotations
 
