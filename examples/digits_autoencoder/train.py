@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conv_ae import build
 from PIL import Image
 from safetensors.torch import save_file
 from sklearn.datasets import load_digits
-
-from conv_ae import build
 
 
 def main() -> None:

@@ -195,7 +195,9 @@ class ImageFolder(_EncodedImages):
                 "(subfolders name their class)"
             )
         self._rels = rels
-        headers = [self._header(rel) for rel in rels]
+        self._resolved = root.resolve()
+        # reading + hashing + verifying each file overlaps on threads (sha256 and zlib drop the GIL)
+        headers = list(prefetch_map(self._header, rels, workers=_WORKERS))
         columns = _csv_labels(Path(labels), rels) if labels is not None else _folder_labels(rels)
         columns["path"] = np.array(rels, dtype=object)
         ids = np.array([path_item_id(rel) for rel in rels], dtype=np.int64)
@@ -205,9 +207,9 @@ class ImageFolder(_EncodedImages):
 
     def _header(self, rel: str) -> _Header:
         """A file's header, read once per process while its size and mtime stay the same."""
-        path = self.root / rel
+        path = self._resolved / rel
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
         if key not in _seen:
             _seen[key] = _inspect(path.read_bytes(), str(path))
         return _seen[key]
