@@ -46,6 +46,7 @@ _GRAY = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 METADATA_COLUMNS = ("path", "sha256")  # per-item facts, not labels: no factor size
 _Header = tuple[str, tuple[int, int], bool]  # (sha256 hex, (width, height), colour)
 _seen: dict[tuple[str, int, int, int], _Header] = {}  # file identity -> header, per process
+_seen_files: dict[tuple[str, int, int, int], list[_Header]] = {}  # Parquet column -> headers
 _WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
@@ -322,22 +323,12 @@ class ImageParquet(_EncodedImages):
         )  # (G + 1,) first row of each row group
         self._cache: tuple[int, pa.Array] | None = None  # the last row group read
         self._lock = threading.Lock()
-        headers, wheres, parts = (
-            [],
-            [],
-            {c: [] for c in [*labels, *([id_column] if id_column else [])]},
-        )
-        for batch in self._file.iter_batches(columns=[image_column, *parts]):
-            images = batch.column(image_column)
-            for value in images:
-                where = f"{path.name} row {len(wheres)}"
-                data = value.as_py()
-                if data is None:
-                    raise InvalidInputError(
-                        f"{where}: column {image_column!r} is null; drop the row"
-                    )
-                headers.append(_inspect(data, where))
-                wheres.append(where)
+        headers = self._headers()
+        wheres = [f"{path.name} row {i}" for i in range(len(headers))]
+        parts: dict[str, list[np.ndarray]] = {
+            c: [] for c in [*labels, *([id_column] if id_column else [])]
+        }
+        for batch in self._file.iter_batches(columns=list(parts)) if parts else ():
             for c in parts:
                 if c == id_column and batch.column(c).null_count:
                     raise InvalidInputError(
@@ -353,6 +344,24 @@ class ImageParquet(_EncodedImages):
             else np.arange(len(headers), dtype=np.int64)
         )
         self._setup(name or path.stem, ids, headers, wheres, cols)
+
+    def _headers(self) -> list[_Header]:
+        """Every row's header, read once per process while the file's size and mtime hold."""
+        st = self.path.stat()
+        key = (f"{self.path.resolve()}::{self._column}", st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _seen_files:
+            headers = []
+            for batch in self._file.iter_batches(columns=[self._column]):
+                for value in batch.column(0):
+                    where = f"{self.path.name} row {len(headers)}"
+                    data = value.as_py()
+                    if data is None:
+                        raise InvalidInputError(
+                            f"{where}: column {self._column!r} is null; drop the row"
+                        )
+                    headers.append(_inspect(data, where))
+            _seen_files[key] = headers
+        return _seen_files[key]
 
     def _read(self, rows: np.ndarray) -> list[bytes]:
         out = []

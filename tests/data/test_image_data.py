@@ -126,3 +126,27 @@ def test_colour_and_gray_mix_as_rgb_and_folder_options_are_checked(tmp_path):
     assert by_path["c.jpg"][0].mean() > 0.95 and by_path["c.jpg"][1:].mean() < 0.05
     with pytest.raises(InvalidInputError, match=r"image folder, so \['id_column'\] do not apply"):
         open_data_file(root, id_column="id")
+
+
+def test_bad_parquet_image_bytes_are_refused_naming_the_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_parquet(tmp_path / "d.parquet", 6)
+    table = pq.read_table(tmp_path / "d.parquet")
+    pngs = table["png"].to_pylist()
+    pngs[4] = pngs[4][:30]  # truncated in the middle of the header
+    spoiled = table.set_column(1, "png", pa.array(pngs, pa.binary()))
+    pq.write_table(spoiled, tmp_path / "bad.parquet")
+    with pytest.raises(CorruptArtifactError, match=r"bad.parquet row 4 is not a"):
+        open_data_file(tmp_path / "bad.parquet")
+    pngs[4] = None
+    pq.write_table(
+        spoiled.set_column(1, "png", pa.array(pngs, pa.binary())), tmp_path / "n.parquet"
+    )
+    with pytest.raises(InvalidInputError, match=r"n.parquet row 4: column 'png' is null"):
+        open_data_file(tmp_path / "n.parquet")
+    with pytest.raises(
+        InvalidInputError, match="image and id columns cannot also be label columns"
+    ):
+        open_data_file(tmp_path / "d.parquet", id_column="digit", label_columns=["digit"])
