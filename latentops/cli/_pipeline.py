@@ -334,7 +334,10 @@ def encode(
         "file (default: the dataset the model was registered with).",
     ),
     table: str = typer.Option(
-        None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."
+        None,
+        "--table",
+        "-t",
+        help="Latent table (default DATASET_MODEL_vN; for a path, DATASET is its name).",
     ),
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,

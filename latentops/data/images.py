@@ -76,7 +76,8 @@ def _decode(data: bytes, where: str, channels: int, size: tuple[int, int]) -> np
     """Pixels of one encoded image as (C, H, W) uint8."""
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
-            px = np.asarray(img.convert("L" if channels == 1 else "RGB"))  # (H, W[, 3])
+            mode = "L" if channels == 1 else "RGB"
+            px = np.asarray(img if img.mode == mode else img.convert(mode))  # (H, W[, 3])
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise CorruptArtifactError(
             f"{where} cannot be decoded ({exc}); re-export it or remove it"
@@ -183,20 +184,14 @@ class ImageFolder(_EncodedImages):
         if not root.is_dir():
             raise NotFoundError(f"no folder at {str(root)!r}; pass a folder of PNG/JPEG images")
         self.root = root
-        rels = sorted(
-            p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if p.suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-            and p.is_file()
-        )
+        rels = _list_images(root)
         if not rels:
             raise InvalidInputError(
                 f"{root} holds no {'/'.join(IMAGE_SUFFIXES)} files; put images in it "
                 "(subfolders name their class)"
             )
         self._rels = rels
-        self._resolved = root.resolve()
+        self._resolved = str(root.resolve())
         # reading + hashing + verifying each file overlaps on threads (sha256 and zlib drop the GIL)
         headers = list(prefetch_map(self._header, rels, workers=_WORKERS))
         columns = _csv_labels(Path(labels), rels) if labels is not None else _folder_labels(rels)
@@ -208,15 +203,32 @@ class ImageFolder(_EncodedImages):
 
     def _header(self, rel: str) -> _Header:
         """A file's header, read once per process while its size and mtime stay the same."""
-        path = self._resolved / rel
-        st = path.stat()
-        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        path = os.path.join(self._resolved, rel)  # str paths: pathlib costs more than a read
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
         if key not in _seen:
-            _seen[key] = _inspect(path.read_bytes(), str(path))
+            with open(path, "rb") as f:
+                _seen[key] = _inspect(f.read(), path)
         return _seen[key]
 
     def _read(self, rows: np.ndarray) -> list[bytes]:
-        return [(self.root / self._rels[r]).read_bytes() for r in rows]
+        out = []
+        for r in rows:
+            with open(os.path.join(self._resolved, self._rels[r]), "rb") as f:
+                out.append(f.read())
+        return out
+
+
+def _list_images(root: Path) -> list[str]:
+    """Relative POSIX paths of the PNG/JPEG files under ``root``, sorted; hidden ones skipped."""
+    out = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        prefix = Path(folder).relative_to(root).as_posix()
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                out.append(name if prefix == "." else f"{prefix}/{name}")
+    return sorted(out)
 
 
 def _folder_labels(rels: list[str]) -> dict[str, np.ndarray]:
