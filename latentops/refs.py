@@ -33,6 +33,12 @@ def generated_name(*parts: str) -> str:
     return name[:64]
 
 
+def default_table_name(dataset: str, model_ref: str) -> str:
+    """``<dataset>_<model>_v<version>`` as a SQL identifier: one table per model version."""
+    ref = parse_ref(model_ref, "model")
+    return generated_name(dataset, ref.name, f"v{ref.version}")
+
+
 @dataclass(frozen=True)
 class Ref:
     """A reference to a versioned artifact; ``version=None`` means the latest."""

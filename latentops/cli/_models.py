@@ -94,8 +94,8 @@ def models_register(
         None,
         "--dataset",
         "-d",
-        help="Dataset it encodes (dsprites, digits): checked against the spec, the default for "
-        "encode.",
+        help="Dataset it encodes (dsprites, digits, or a path: image folder, .parquet, .npy): "
+        "checked against the spec, the default for encode.",
     ),
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
@@ -116,7 +116,7 @@ def models_register(
       latentops models register --name mine --exported-encoder enc.pt2 --exported-decoder dec.pt2 --dataset digits
       latentops models register --name mine --entry-point tiny-ae --dataset digits
     """
-    from latentops.cli._pipeline import dataset_options
+    from latentops.cli._pipeline import choose_dataset
     from latentops.data import get_dataset
     from latentops.models import check_input_shape, check_model, probe_batch
     from latentops.refs import check_name
@@ -133,7 +133,10 @@ def models_register(
     if exported_encoder is not None and (config is not None or weights is not None):
         raise typer.BadParameter("--config and --weights go with --factory or --entry-point")
     check_name(name, "model name")
-    opts = dataset_options(dataset, image_size, n_items, upsample) if dataset else {}
+    opts: dict[str, Any] = {}
+    if dataset:
+        sizes = {"image_size": image_size, "n_items": n_items, "upsample": upsample}
+        dataset, opts = choose_dataset(dataset, (None, {}), sizes, {})
     data = get_dataset(dataset, **opts) if dataset else None
     models = Store.open(store).models
     if exported_encoder is not None:
@@ -147,7 +150,7 @@ def models_register(
             build = em.from_entry_point(entry_point, kwargs, state)
     model = build.model
     if data is not None:
-        check_input_shape(model.spec, data.x_shape, model.label, dataset)
+        check_input_shape(model.spec, data.x_shape, model.label, opts.get("path", dataset))
     report = check_model(model, _sample(data) if data is not None else probe_batch(model))
     _show_report(report, f"checks of {name}")
     ref = models.register_external(
@@ -182,7 +185,7 @@ def models_check(
     dataset, options = trained_on(card)
     data = get_dataset(dataset, **options) if dataset else None
     if data is not None:
-        check_input_shape(model.spec, data.x_shape, card["ref"], dataset)
+        check_input_shape(model.spec, data.x_shape, card["ref"], options.get("path", dataset))
     x = _sample(data) if data is not None else probe_batch(model)
     report = check_model(model, x)
     _show_report(report, f"checks of {card['ref']}")

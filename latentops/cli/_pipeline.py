@@ -23,8 +23,9 @@ from latentops.cli._common import (
 )
 from latentops.errors import InvalidInputError
 
-# Built-in datasets a command line can name; user files come in with `latentops import`.
+# Built-in datasets a command line can name; anything else is a path to the user's data.
 CLI_DATASETS = ("dsprites", "digits")
+_DATA_SUFFIXES = (".parquet", ".pq", ".npy")
 
 
 def dataset_options(
@@ -35,8 +36,8 @@ def dataset_options(
 
     if dataset not in CLI_DATASETS:
         raise InvalidInputError(
-            f"unknown dataset {dataset!r}; use one of {', '.join(CLI_DATASETS)} "
-            "(bring your own vectors with latentops import --parquet FILE)"
+            f"unknown dataset {dataset!r}; use one of {', '.join(CLI_DATASETS)}, or a path to "
+            "an image folder, a .parquet or a .npy file (precomputed vectors: latentops import)"
         )
     opts: dict[str, Any] = {}
     if dataset == "dsprites":
@@ -52,6 +53,99 @@ def dataset_options(
         )
     get_dataset(dataset, **opts)  # sizes out of range answer now, before any flow starts
     return opts
+
+
+def is_path(dataset: str) -> bool:
+    """True when a --dataset value names the user's data (a folder or file), not a built-in."""
+    if dataset in CLI_DATASETS:
+        return False
+    return "/" in dataset or Path(dataset).suffix in _DATA_SUFFIXES or Path(dataset).exists()
+
+
+def choose_dataset(
+    dataset: str | None,
+    trained: tuple[str | None, dict[str, Any]],
+    sizes: dict[str, int | None],
+    columns: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """The dataset name and options a command runs on: --dataset (a built-in or a path), else
+    the one the model was registered with (``trained``: name and options from its card).
+
+    ``sizes`` are the built-ins' --image-size/--n-items/--upsample, ``columns`` a file's
+    --image-column etc.; each set is refused where it does not apply.
+    """
+    given_sizes = {k: v for k, v in sizes.items() if v is not None}
+    given_columns = {k: v for k, v in columns.items() if v is not None}
+    trained_name, trained_options = trained
+    if dataset is not None and is_path(dataset):
+        name, options = "file", {"path": str(Path(dataset).resolve())}
+        if not Path(dataset).exists():
+            raise InvalidInputError(
+                f"no folder or file at {dataset!r}; pass an image folder, a .parquet or a .npy "
+                f"file, or one of {', '.join(CLI_DATASETS)}"
+            )
+    else:
+        name = dataset or trained_name
+        if name is None:
+            raise InvalidInputError(
+                "the model was registered without a dataset; pass --dataset (digits, dsprites "
+                "or a path to an image folder, .parquet or .npy file)"
+            )
+        options = dict(trained_options) if name == trained_name else {}
+    if name == "file":
+        if given_sizes:
+            raise InvalidInputError(
+                "--image-size/--n-items/--upsample apply to dsprites and digits, not to a path"
+            )
+        return name, {**options, **given_columns}
+    if given_columns:
+        flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given_columns))
+        raise InvalidInputError(
+            f"{flags} apply to a path (--dataset FOLDER or FILE), not to the built-in {name}"
+        )
+    options.update(dataset_options(name, *sizes.values()))
+    return name, options
+
+
+ImageColumnOpt = typer.Option(
+    None,
+    "--image-column",
+    help="Parquet: column of encoded PNG/JPEG bytes (or of flattened pixels).",
+)
+VectorColumnOpt = typer.Option(None, "--vector-column", help="Parquet: list<float> column.")
+LabelColumnsOpt = typer.Option(
+    None,
+    "--label-columns",
+    help="Parquet: comma-separated label columns (default: every scalar column).",
+)
+IdColumnOpt = typer.Option(
+    None,
+    "--id-column",
+    help="Parquet: unique integer item ids (default: item_id when present, else row numbers).",
+)
+LabelsCsvOpt = typer.Option(
+    None,
+    "--labels",
+    help="Image folder: CSV with a path column (relative to the folder) and label columns "
+    "(default: the subfolder of each image is its class).",
+)
+
+
+def column_options(
+    image_column: str | None,
+    vector_column: str | None,
+    label_columns: str | None,
+    id_column: str | None,
+    labels: str | None,
+) -> dict[str, Any]:
+    """The file-dataset options of a command line (None where unset)."""
+    return {
+        "image_column": image_column,
+        "vector_column": vector_column,
+        "label_columns": [c.strip() for c in label_columns.split(",")] if label_columns else None,
+        "id_column": id_column,
+        "labels": str(Path(labels).resolve()) if labels else None,
+    }
 
 
 ImageSizeOpt = typer.Option(
@@ -233,14 +327,26 @@ def _train_recipe(
 def encode(
     model: str = typer.Option(..., "--model", "-m", help="Registered model, NAME or NAME@VERSION."),
     dataset: str = typer.Option(
-        None, "--dataset", "-d", help="Default: the dataset the model was trained on."
+        None,
+        "--dataset",
+        "-d",
+        help="dsprites, digits, or a path: a folder of PNG/JPEG images, a .parquet or .npy "
+        "file (default: the dataset the model was registered with).",
     ),
     table: str = typer.Option(
-        None, "--table", "-t", help="Latent table (default DATASET_MODEL_vN)."
+        None,
+        "--table",
+        "-t",
+        help="Latent table (default DATASET_MODEL_vN; for a path, DATASET is its name).",
     ),
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
+    image_column: str = ImageColumnOpt,
+    vector_column: str = VectorColumnOpt,
+    label_columns: str = LabelColumnsOpt,
+    id_column: str = IdColumnOpt,
+    labels: str = LabelsCsvOpt,
     chunk_size: int = typer.Option(8192, "--chunk-size", min=1, help="Items per committed chunk."),
     batch_size: str = typer.Option(
         "512",
@@ -257,32 +363,42 @@ def encode(
 ) -> None:
     """Encode a dataset into a versioned latent table (incremental: only new items).
 
+    A path is your own data. An image folder's item ids hash each file's relative path (adding
+    files never renumbers others); its table has path and sha256 columns, and a file replaced
+    after it was encoded is refused, not silently kept. Labels: the subfolder name (class) or
+    a --labels CSV. A Parquet file holds encoded images (a binary column), vectors or
+    flattened pixels, plus label and id columns.
+
     Examples:
       latentops encode --model vae@1 --n-items 50000
+      latentops encode --model mine --dataset photos/ --table photos_mine
+      latentops encode --model mine --dataset photos/ --labels photos.csv
+      latentops encode --model mine --dataset items.parquet --image-column png --id-column id
       latentops encode --model vae@1 --runner dask --dask-workers 2
     """
     from latentops.data import get_dataset
     from latentops.models import check_input_shape
-    from latentops.refs import check_name
+    from latentops.refs import check_name, default_table_name
     from latentops.storage.models import trained_on
 
     # Everything checkable before Prefect starts: the model, the dataset and its options.
     check_runner(runner, dask_address)
-    models = check_exists(store).models
-    card = models.card(model)  # NotFoundError naming the registered models
-    trained_dataset, trained = trained_on(card)
-    dataset = dataset or trained_dataset
-    if dataset is None:
-        raise InvalidInputError(
-            f"model {card['ref']} was registered without a dataset; pass --dataset, e.g. "
-            f"latentops encode --model {card['ref']} --dataset digits"
-        )
-    opts = trained if dataset == trained_dataset else {}
-    opts.update(dataset_options(dataset, image_size, n_items, upsample))
-    # a model that cannot take the dataset's items is refused before the flow writes anything
-    check_input_shape(models.spec(card), get_dataset(dataset, **opts).x_shape, card["ref"], dataset)
     if table is not None:
         check_name(table, "table name")
+    models = check_exists(store).models
+    card = models.card(model)  # NotFoundError naming the registered models
+    dataset, opts = choose_dataset(
+        dataset,
+        trained_on(card),
+        {"image_size": image_size, "n_items": n_items, "upsample": upsample},
+        column_options(image_column, vector_column, label_columns, id_column, labels),
+    )
+    data = get_dataset(dataset, **opts)  # a folder is read once here: bad files answer now
+    where = opts["path"] if dataset == "file" else dataset
+    # a model that cannot take the dataset's items is refused before the flow writes anything
+    check_input_shape(models.spec(card), data.x_shape, card["ref"], where)
+    if dataset == "file" and table is None:
+        table = default_table_name(data.name, card["ref"])
     quiet_prefect()
     from latentops.flows.encode import encode_flow
     from latentops.flows.runners import make_task_runner

@@ -4,8 +4,9 @@ from latentops.data.arrays import ArrayDataset
 from latentops.data.base import Batch, Dataset
 from latentops.data.digits import Digits
 from latentops.data.dsprites import DSprites
-from latentops.data.files import load_array_file
-from latentops.data.prefetch import prefetch
+from latentops.data.files import load_array_file, open_data_file
+from latentops.data.images import ImageFolder, ImageParquet
+from latentops.data.prefetch import prefetch, prefetch_map
 from latentops.data.registry import get_dataset, list_datasets
 
 __all__ = [
@@ -14,8 +15,12 @@ __all__ = [
     "DSprites",
     "Dataset",
     "Digits",
+    "ImageFolder",
+    "ImageParquet",
     "get_dataset",
     "list_datasets",
     "load_array_file",
+    "open_data_file",
     "prefetch",
+    "prefetch_map",
 ]

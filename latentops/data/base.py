@@ -48,8 +48,17 @@ class Dataset(ABC):
     def _load(self, item_ids: np.ndarray) -> torch.Tensor:
         """Pixels or vectors for already-validated ``item_ids``: (B, *x_shape) float32."""
 
+    # A content digest column (in ``factors``) that encode compares with the stored rows, so
+    # a file that changed since it was encoded is noticed; None for generated datasets.
+    content_column: str | None = None
+
     def batches(self, batch_size: int, item_ids: np.ndarray | None = None) -> Iterator[Batch]:
         """Stream ``item_ids`` (default: all, sorted) in the given order, batch_size per Batch."""
+        for chunk in self.id_chunks(batch_size, item_ids):
+            yield Batch(item_id=chunk, x=self._load(chunk), factors=self.factors(chunk))
+
+    def id_chunks(self, batch_size: int, item_ids: np.ndarray | None = None) -> list[np.ndarray]:
+        """``item_ids`` (default: all, sorted), checked, cut into runs of ``batch_size``."""
         if (
             isinstance(batch_size, bool)
             or not isinstance(batch_size, int | np.integer)
@@ -59,9 +68,9 @@ class Dataset(ABC):
                 f"batch_size={batch_size!r} must be a positive integer; pass e.g. batch_size=256"
             )
         ids = self.item_ids() if item_ids is None else self.check_item_ids(item_ids)
-        for start in range(0, len(ids), int(batch_size)):
-            chunk = ids[start : start + int(batch_size)]
-            yield Batch(item_id=chunk, x=self._load(chunk), factors=self.factors(chunk))
+        return [
+            ids[start : start + int(batch_size)] for start in range(0, len(ids), int(batch_size))
+        ]
 
     def check_item_ids(self, item_ids: np.ndarray) -> np.ndarray:
         """Return ``item_ids`` as a 1-D int64 array, raising if any id is not in this dataset."""

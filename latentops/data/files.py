@@ -1,5 +1,8 @@
 """Load user images or embeddings ("bring your own latents") from a .npy or Parquet file.
 
+``open_data_file`` is the one door for a user path: it also takes image folders and Parquet
+columns of encoded image bytes (data/images.py).
+
 .npy holds only x and is memory-mapped. Parquet holds one list column (a vector, or a flattened
 image) plus scalar label columns and optionally an id column (``item_id`` unless another is
 named); it is read row group by row group into one preallocated array, so peak memory is the
@@ -18,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from latentops.data.arrays import ArrayDataset
+from latentops.data.base import Dataset
+from latentops.data.images import ImageFolder, ImageParquet, is_binary
 from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -61,6 +66,80 @@ def load_array_file(
     raise InvalidInputError(
         f"{path.name}: unsupported file type {path.suffix!r}; use .npy or {_PARQUET_SUFFIXES}"
     )
+
+
+def open_data_file(
+    path: str | Path,
+    *,
+    vector_column: str | None = None,
+    image_column: str | None = None,
+    label_columns: Sequence[str] | None = None,
+    name: str | None = None,
+    id_column: str | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+    labels: str | None = None,
+) -> Dataset:
+    """A dataset from a user path: an image folder, a Parquet file or a .npy array.
+
+    A folder of PNG/JPEG files (``labels``: an optional CSV, see ``ImageFolder``); a Parquet
+    file whose image column is binary (encoded PNG/JPEG bytes); anything else as in
+    ``load_array_file`` (vectors, flattened images).
+    """
+    path = Path(path)
+    given = {
+        "vector_column": vector_column,
+        "image_column": image_column,
+        "label_columns": label_columns,
+        "id_column": id_column,
+        "image_shape": image_shape,
+    }
+    if path.is_dir():
+        extra = sorted(k for k, v in given.items() if v is not None)
+        if extra:
+            raise InvalidInputError(
+                f"{path.name}/ is an image folder, so {extra} do not apply; its labels come "
+                "from --labels FILE.csv or from subfolder names"
+            )
+        return ImageFolder(path, labels=labels, name=name)
+    if labels is not None:
+        raise InvalidInputError(
+            f"{path.name}: a labels CSV applies to image folders; keep a file's labels in its "
+            "own columns (--label-columns)"
+        )
+    column = _binary_image_column(path, image_column, vector_column)
+    if column is not None:
+        if image_shape is not None:
+            raise InvalidInputError(
+                f"{path.name}: column {column!r} holds encoded images, whose size is in the "
+                "bytes; leave out image_shape"
+            )
+        return ImageParquet(
+            path, image_column=column, label_columns=label_columns, id_column=id_column, name=name
+        )
+    return load_array_file(path, **given, name=name)
+
+
+def _binary_image_column(
+    path: Path, image_column: str | None, vector_column: str | None
+) -> str | None:
+    """The Parquet column of encoded images, when the file has one to use (else None)."""
+    if path.suffix not in _PARQUET_SUFFIXES or vector_column is not None or not path.is_file():
+        return None
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return None  # load_array_file says what is wrong with the file
+    if image_column is not None:
+        named = image_column in schema.names and is_binary(schema.field(image_column))
+        return image_column if named else None
+    binary = [f.name for f in schema if is_binary(f)]
+    lists = [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
+    if len(binary) > 1 and not lists:
+        raise InvalidInputError(
+            f"{path.name}: found binary columns {binary}; say which holds the images with "
+            "--image-column"
+        )
+    return binary[0] if len(binary) == 1 and not lists else None
 
 
 def _open_npy(path: Path) -> np.ndarray:

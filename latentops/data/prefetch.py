@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 _DONE = object()
 
 
@@ -47,3 +50,22 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 buffer.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.01)
+
+
+def prefetch_map(fn: Callable[[T], U], items: Iterable[T], workers: int = 2) -> Iterator[U]:
+    """Yield ``fn(item)`` for ``items`` in order, computing up to ``workers`` ahead on threads.
+
+    For work that releases the GIL (image decoding in Pillow, file reads): several batches
+    decode at once while the consumer encodes an earlier one. Exceptions re-raise in order.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="latentops-load")
+    pending: deque[Future[U]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -9,13 +9,14 @@ from typing import Any
 from latentops.data.base import Dataset
 from latentops.data.digits import Digits
 from latentops.data.dsprites import DSprites
-from latentops.data.files import load_array_file
+from latentops.data.files import open_data_file
 from latentops.errors import InvalidInputError, NotFoundError
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
     "dsprites": DSprites,
     "digits": Digits,
-    "file": load_array_file,  # get_dataset("file", path="emb.parquet", vector_column="z")
+    # get_dataset("file", path="emb.parquet", vector_column="z"), or a folder of PNG/JPEG files
+    "file": open_data_file,
 }
 
 

@@ -16,16 +16,10 @@ from latentops._validate import check_positive_ints
 from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import fan_out, in_flight
 from latentops.models import parse_batch_size
-from latentops.refs import check_name, generated_name, parse_ref
+from latentops.refs import check_name, default_table_name
 from latentops.storage import Store
 from latentops.tasks._common import transient_retries
 from latentops.tasks.encode import choose_batch_size, encode_chunk, plan_encode
-
-
-def default_table_name(dataset: str, model_ref: str) -> str:
-    """``<dataset>_<model>_v<version>`` as a SQL identifier: one table per model version."""
-    ref = parse_ref(model_ref, "model")
-    return generated_name(dataset, ref.name, f"v{ref.version}")
 
 
 @flow(name="encode", log_prints=False)

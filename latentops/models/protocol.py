@@ -139,6 +139,7 @@ def check_input_shape(
     if tuple(x_shape) != spec.input_shape:
         raise InvalidInputError(
             f"model {model_ref} takes {spec.input_kind} items of shape {spec.input_shape} but "
-            f"dataset {dataset!r} gives items of shape {tuple(x_shape)}; pick a dataset (or "
-            "its --image-size/--upsample) that matches the model's spec"
+            f"dataset {dataset!r} gives items of shape {tuple(x_shape)}; pick a dataset whose "
+            "items match the model's spec (built-ins: --image-size/--upsample; your own "
+            "images: resize them to it)"
         )

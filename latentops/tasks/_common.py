@@ -7,7 +7,7 @@ from typing import Any
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from latentops.data import Dataset, get_dataset, load_array_file
+from latentops.data import Dataset, get_dataset, open_data_file
 from latentops.errors import LatentOpsError, VersionConflictError
 from latentops.evaluation import check_judge, resolve_target
 from latentops.storage import Store, StoreAccessError
@@ -57,20 +57,25 @@ def transient_retries(retries: int = 3, base_delay: float = 1.0) -> dict[str, An
 
 
 def open_dataset(name: str, options: dict[str, Any]) -> Dataset:
-    """Built-in datasets by name; ``file`` means a user Parquet/.npy file (``path`` option)."""
+    """Built-in datasets by name; ``file`` means a user path (``path``: folder, Parquet, .npy)."""
     if name == "file":
-        return load_array_file(**options)
+        return open_data_file(**options)
     return get_dataset(name, **options)
 
 
-def real_images(model_card: dict[str, Any]) -> Dataset:
-    """The dataset that renders a table's real images: the model's training data, unsubset.
+def real_images(model_card: dict[str, Any], table_card: dict[str, Any]) -> Dataset:
+    """The dataset that renders a table's real images, unsubset: the one the table was encoded
+    from (its card's ``source``), else (tables from before it was recorded) the model's.
 
     ``n_items`` only picks a subset of the same items, and a later encode may have used a
     larger one than training did (a served encode that grows the table); every item id
     renders the same pixels without it.
     """
-    name, options = trained_on(model_card)
+    source = table_card.get("source")
+    if source is not None:
+        name, options = source["dataset"], dict(source["options"])
+    else:
+        name, options = trained_on(model_card)
     return open_dataset(name, {k: v for k, v in options.items() if k != "n_items"})
 
 

@@ -8,10 +8,11 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from latentops.data import prefetch
+from latentops.data import Dataset, prefetch
+from latentops.errors import InvalidInputError
 from latentops.models import check_input_shape, encode_batches, parse_batch_size, pick_device
 from latentops.storage import Lineage, Store
-from latentops.storage.latents import build_rows, latent_schema
+from latentops.storage.latents import LatentTable, build_rows, latent_schema
 from latentops.storage.resources import load_model, resolve_batch_size
 from latentops.tasks._common import RETRY, current_run_id, open_dataset
 
@@ -31,8 +32,35 @@ def plan_encode(
     check_input_shape(store.models.spec(card), data.x_shape, card["ref"], dataset)
     if latents.exists():
         latents.check_space(int(card["latent_dim"]), card["ref"])
+        _refuse_changed_items(latents, data, table)
     missing = np.setdiff1d(data.item_ids(), latents.item_ids(), assume_unique=True)
     return {"model": card["ref"], "n_items": data.n_items, "missing": missing}
+
+
+def _refuse_changed_items(latents: LatentTable, data: Dataset, table: str) -> None:
+    """Raise when an item already in the table now has other content (a file was replaced).
+
+    Rows are inserted once per item id and never rewritten, so keeping the old latent would
+    leave the table silently wrong about that item.
+    """
+    col = data.content_column
+    if col is None or col not in latents.schema().names:
+        return
+    stored = latents.read(["item_id", col])
+    ids = stored["item_id"].to_numpy()
+    keep = np.isin(ids, data.item_ids())
+    ids, before = ids[keep], stored[col].to_numpy(zero_copy_only=False)[keep]
+    now = data.factors(ids)[col]
+    changed = np.flatnonzero(before != now)
+    if changed.size:
+        first = ids[changed[0]]
+        where = data.factors(np.array([first]))
+        name = where["path"][0] if "path" in where else f"item {first}"
+        raise InvalidInputError(
+            f"{changed.size} item(s) of {data.name} changed since table {table!r} encoded them, "
+            f"e.g. {name}; encode into a new table (--table NEW_NAME) to keep both, or restore "
+            "the old files"
+        )
 
 
 @task(cache_policy=NO_CACHE)
@@ -112,6 +140,8 @@ def encode_chunk(
             "model_sha256": card["sha256"],
             "space": "imported" if card["arch"] == "identity" else "mu",
             "dataset": data.name,
+            # how to open the items again (evaluation renders the real images from it)
+            "source": {"dataset": dataset, "options": dataset_options},
             "factor_names": list(data.factor_names),
         },
         run_id,

@@ -118,7 +118,7 @@ def score_chunk(
     check_judge(judge_card, model_card, net.x_shape)
     vec, lineage, _ = store.directions.get(direction)
     attr, weights, _ = resolve_target(target, lineage.label_spec, judge_card, direction)
-    data = real_images(model_card)
+    data = real_images(model_card, card)
     scorecard = Scorecard(
         Judged(judge_net, attr, weights),
         partial(decode_all, net, dev),
@@ -162,7 +162,7 @@ def write_scorecard(
     judge_card = store.judges.card(judge)
     vec, lineage, _ = store.directions.get(direction)
     attr, _, expr = resolve_target(target, lineage.label_spec, judge_card, direction)
-    data = real_images(model_card)
+    data = real_images(model_card, card)
     part = merge_parts(parts)
     grid = np.asarray(strengths, np.float64)
     # prior plausibility only means something against the prior the model was trained with

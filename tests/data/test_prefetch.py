@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from latentops.data import get_dataset, prefetch
+from latentops.data import get_dataset, prefetch, prefetch_map
 
 
 def test_prefetch_preserves_order_and_content():
@@ -33,3 +33,20 @@ def test_breaking_out_early_ends_the_thread():
         if i == 3:
             break
     assert threading.active_count() == before
+
+
+def test_prefetch_map_keeps_order_runs_items_at_once_and_reraises():
+    both = threading.Barrier(2, timeout=10)  # passes only if two items run at the same time
+
+    def work(i):
+        if i < 2:
+            both.wait()
+        if i == 5:
+            raise ValueError("item 5")
+        return i * i
+
+    got = []
+    with pytest.raises(ValueError, match="item 5"):
+        for value in prefetch_map(work, range(8), workers=2):
+            got.append(value)
+    assert got == [0, 1, 4, 9, 16]
