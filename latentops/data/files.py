@@ -8,11 +8,17 @@ image) plus scalar label columns and optionally an id column (``item_id`` unless
 named); it is read row group by row group into one preallocated array, so peak memory is the
 result plus one record batch. Ids are unique non-null integers: string keys are not ids (keep
 them as a label column next to an integer id column).
+
+A Parquet file's arrays are kept for the process's last file (``_last``), keyed by the file's
+identity and the options, so one import or encode flow reads it once, not once per task and
+chunk (with 65,536-row chunks a large file was read again per chunk); the encode flow releases
+it when it ends (``release_array_files``).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +33,8 @@ from latentops.errors import CorruptArtifactError, InvalidInputError, NotFoundEr
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_ID_COLUMN = "item_id"  # a Parquet column of this name holds the ids unless told otherwise
+_last: dict[tuple, ArrayDataset] = {}  # at most one entry: file identity + options -> dataset
+_last_lock = threading.Lock()
 
 
 def load_array_file(
@@ -60,9 +68,17 @@ def load_array_file(
             )
         return ArrayDataset(_open_npy(path), None, name)
     if path.suffix in _PARQUET_SUFFIXES:
-        return _load_parquet(
-            path, vector_column, image_column, label_columns, name, id_column, image_shape
-        )
+        stat = path.stat()
+        columns = tuple(label_columns) if label_columns is not None else None
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        key += (vector_column, image_column, columns, name, id_column, image_shape)
+        with _last_lock:  # concurrent chunk tasks wait for one read instead of each reading
+            if key not in _last:
+                _last.clear()  # drop the previous file's arrays before reading this one
+                _last[key] = _load_parquet(
+                    path, vector_column, image_column, label_columns, name, id_column, image_shape
+                )
+            return _last[key]
     raise InvalidInputError(
         f"{path.name}: unsupported file type {path.suffix!r}; use .npy or {_PARQUET_SUFFIXES}"
     )
@@ -117,6 +133,12 @@ def open_data_file(
             path, image_column=column, label_columns=label_columns, id_column=id_column, name=name
         )
     return load_array_file(path, **given, name=name)
+
+
+def release_array_files() -> None:
+    """Forget the last Parquet file's arrays (a flow that read one calls this when it ends)."""
+    with _last_lock:
+        _last.clear()
 
 
 def _binary_image_column(

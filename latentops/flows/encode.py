@@ -13,6 +13,7 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 
 from latentops._validate import check_positive_ints
+from latentops.data.files import release_array_files
 from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import fan_out, in_flight
 from latentops.models import parse_batch_size
@@ -44,61 +45,66 @@ def encode_flow(
     summary's ``batch_size`` is the size used, as fitted by the worker that ran the probe
     task under "auto" (None if there was nothing to encode).
     """
-    check_positive_ints(chunk_size=chunk_size)
-    requested = parse_batch_size(batch_size)
-    options = dict(dataset_options or {})
-    opened = Store.open(store)
-    root = str(opened.root)
-    model_ref = opened.models.card(model)["ref"]
-    table = check_name(table or default_table_name(dataset, model_ref), "table name")
-    width = in_flight(parallel)
+    try:
+        check_positive_ints(chunk_size=chunk_size)
+        requested = parse_batch_size(batch_size)
+        options = dict(dataset_options or {})
+        opened = Store.open(store)
+        root = str(opened.root)
+        model_ref = opened.models.card(model)["ref"]
+        table = check_name(table or default_table_name(dataset, model_ref), "table name")
+        width = in_flight(parallel)
 
-    plan = plan_encode(root, table, dataset, options, model_ref)
-    missing = plan["missing"]
-    logger = get_run_logger()
-    logger.info(
-        "%s: %d of %d items to encode with %s", table, len(missing), plan["n_items"], model_ref
-    )
-
-    batch = requested
-    if requested == "auto":
-        # Probed on a worker (the one with the device), where chunks then hit its cache.
-        probe = choose_batch_size.submit(root, model_ref, device) if len(missing) else None
-        batch = probe.result() if probe is not None else None
-    chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
-    calls = [
-        (len(ids), (root, table, dataset, options, model_ref, ids, requested, device), {})
-        for ids in chunks
-    ]
-    written = sum(
-        fan_out(
-            encode_chunk.with_options(**transient_retries()),
-            calls,
-            description=f"encode {table}",
-            total=len(missing),
-            parallel=width,
-            progress=progress,
+        plan = plan_encode(root, table, dataset, options, model_ref)
+        missing = plan["missing"]
+        logger = get_run_logger()
+        logger.info(
+            "%s: %d of %d items to encode with %s", table, len(missing), plan["n_items"], model_ref
         )
-    )
 
-    latents = opened.latents(table)
-    version = latents.version if latents.exists() else None
-    logger.info(
-        "%s: wrote %d rows (batch size %s%s), table now at version %s",
-        table,
-        written,
-        batch,
-        " auto" if requested == "auto" else "",
-        version,
-    )
-    if written and version is not None:
-        record_latents_version(root, table, version, written, model_ref)
-    return {
-        "table": table,
-        "model": model_ref,
-        "n_items": plan["n_items"],
-        "planned": int(len(missing)),
-        "written": written,
-        "version": version,
-        "batch_size": batch,
-    }
+        batch = requested
+        if requested == "auto":
+            # Probed on a worker (the one with the device), where chunks then hit its cache.
+            probe = choose_batch_size.submit(root, model_ref, device) if len(missing) else None
+            batch = probe.result() if probe is not None else None
+        chunks = [
+            missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)
+        ]
+        calls = [
+            (len(ids), (root, table, dataset, options, model_ref, ids, requested, device), {})
+            for ids in chunks
+        ]
+        written = sum(
+            fan_out(
+                encode_chunk.with_options(**transient_retries()),
+                calls,
+                description=f"encode {table}",
+                total=len(missing),
+                parallel=width,
+                progress=progress,
+            )
+        )
+
+        latents = opened.latents(table)
+        version = latents.version if latents.exists() else None
+        logger.info(
+            "%s: wrote %d rows (batch size %s%s), table now at version %s",
+            table,
+            written,
+            batch,
+            " auto" if requested == "auto" else "",
+            version,
+        )
+        if written and version is not None:
+            record_latents_version(root, table, version, written, model_ref)
+        return {
+            "table": table,
+            "model": model_ref,
+            "n_items": plan["n_items"],
+            "planned": int(len(missing)),
+            "written": written,
+            "version": version,
+            "batch_size": batch,
+        }
+    finally:
+        release_array_files()  # a file dataset's arrays live for one flow run

@@ -134,3 +134,32 @@ def test_refused_import_registers_nothing(case, imported, tmp_path, table_versio
         import_flow(path=str(tmp_path / "bad.pq"), table=table, store=str(store.root))
     assert table_versions(store.root.path) == before
     assert store.models.list()["name"].to_pylist() == ["identity_docs"]
+
+
+def test_import_reads_the_file_once_however_many_chunks(
+    tmp_path, prefect_harness, store, monkeypatch
+):
+    from latentops.data import files
+
+    reads = []
+    real = files._load_parquet
+    monkeypatch.setattr(files, "_load_parquet", lambda *a: reads.append(a[0]) or real(*a))
+    emb, _ = _parquet(tmp_path / "emb.parquet")
+    out = import_flow(
+        path=str(tmp_path / "emb.parquet"),
+        table="docs",
+        vector_column="emb",
+        store=str(store.root),
+        chunk_size=50,  # six chunks
+    )
+    assert out["written"] == 300 and len(reads) == 1
+    np.testing.assert_array_equal(z_matrix(store.latent_table("docs").read()), emb)
+    assert files._last == {}  # released when the flow ended
+    _parquet(tmp_path / "emb.parquet", n=310)  # the file changes: it is read again
+    again = import_flow(
+        path=str(tmp_path / "emb.parquet"),
+        table="docs2",
+        vector_column="emb",
+        store=str(store.root),
+    )
+    assert again["written"] == 310 and len(reads) == 2
