@@ -174,7 +174,9 @@ def write_scorecard(
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy() if standard else None  # (N_table,)
     probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
     probe = max(probes) if probes else None  # encoded if either probe reads it out
-    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate, probe)
+    values, skipped = finish_scorecard(
+        part, grid, attr, ppl_eps, logp_data, calibrate, probe, classes=judge_card["factors"]
+    )
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
 

@@ -148,6 +148,7 @@ def test_scorecard_rows_carry_their_protocol(judged):
         "off_target.shape",
         "off_target.pos_y",
         "off_target.max",
+        "off_target_share.max",
         "preservation.pixel_mse",
         "preservation.latent_off_axis",
         "locality",
@@ -305,6 +306,9 @@ def test_cli_shows_a_stored_scorecard_and_lists_judges(judged, capsys):
         main(["evaluate", "--run", run["run_id"], "--store", str(store.root)])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "posx@1" in out and "strength.spearman" in out
+    # where a judge's scores are shown, so is how well it sees: per head, shape at each scale
+    line = " ".join(out.split())
+    assert "judge judge@1 held-out accuracy" in line and "shape at each scale" in line
     with pytest.raises(SystemExit) as exc:
         main(["judges", "list", "--store", str(store.root)])
     assert exc.value.code == 0 and "judge" in capsys.readouterr().out
