@@ -254,6 +254,7 @@ CARD_COLUMNS = (
     "target.mean",
     "target.delta",
     "off_target.max",
+    "off_target_share.max",
     "preservation.pixel_mse",
     "fidelity.frechet",
     "locality",
@@ -389,6 +390,11 @@ def evaluate(
             f'no edit scores for run {run!r}; list runs with: latentops sql "SELECT DISTINCT run_id FROM scores"'
         )
     show_scorecard(scores)
+    from latentops.cli._judges import accuracy_line
+
+    judges = Store.open(store).judges
+    for ref in sorted(set(scores["judge"].to_pylist())):
+        console.print(f"  {escape(accuracy_line(judges.card(ref)))}", soft_wrap=True)
     console.print(
         f"[dim]run {escape(run)}: SELECT * FROM scores WHERE run_id = '{escape(run)}'[/dim]"
     )

@@ -22,9 +22,9 @@ def judges_train(
         None, "--n-items", help="dSprites training subset (default 20000)."
     ),
     upsample: int = typer.Option(None, "--upsample", help="digits: upsampling factor."),
-    epochs: int = typer.Option(4, "--epochs"),
-    lr: float = typer.Option(3e-3, "--lr"),
-    width: int = typer.Option(16, "--width", help="Channels of the first conv."),
+    epochs: int = typer.Option(5, "--epochs", help="Passes over the training items."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle schedule)."),
+    width: int = typer.Option(32, "--width", help="Channels of the first conv."),
     seed: int = typer.Option(0, "--seed"),
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
@@ -32,7 +32,7 @@ def judges_train(
     """Train a judge (attribute predictor from pixels) and register it as NAME@next-version.
 
     Match the resolution of the models it will judge (--image-size / --upsample).
-    Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 4
+    Example: latentops judges train --dataset dsprites --image-size 32 --n-items 20000 --epochs 5
     """
     from latentops.cli._pipeline import dataset_options
     from latentops.refs import check_name
@@ -95,6 +95,27 @@ def judges_show(
     card = Store.open(store, create=False).judges.card(ref)
     card["train"] = {k: v for k, v in card["train"].items() if k != "history"}
     show_card(card, card["ref"])
+
+
+def accuracy_line(card: dict) -> str:
+    """One line of a judge card's held-out accuracy: per head (grid heads also within one
+    step) and, where stored, each categorical head's accuracy per class of the breakdown
+    factor (dSprites: shape at each scale, where small shapes blur)."""
+    metrics = card.get("metrics", {})
+    acc = metrics.get("held_out_accuracy", {})
+    heads = [k for k in acc if not k.endswith("_within_1")]
+    parts = [
+        f"{k} {acc[k]:.3f}"
+        + (f" (within one step {acc[f'{k}_within_1']:.3f})" if f"{k}_within_1" in acc else "")
+        for k in heads
+    ]
+    for by, per_head in metrics.get("held_out_accuracy_by", {}).items():
+        for head, values in per_head.items():
+            if f"{head}_within_1" not in acc:  # grid heads are summarised by within one step
+                shown = " ".join("-" if v is None else f"{v:.2f}" for v in values)
+                parts.append(f"{head} at each {by} {shown}")
+    n = metrics.get("n_test")
+    return f"judge {card['ref']} held-out accuracy ({n} items): " + ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -549,7 +549,11 @@ def _show_demo_scores(summary: dict[str, Any]) -> None:
         "max(value) FILTER (metric = 'strength.spearman') AS spearman, "
         "max(value) FILTER (metric = 'strength.slope') AS slope, "
         "max(value) FILTER (metric = 'linearity.r2') AS linearity_r2, "
-        "max(value) FILTER (metric = 'off_target.max') AS max_off_target, "
+        # the largest change of another judged attribute as a share of its range (class
+        # steps would let a 32-step position outweigh a 3-way shape), and which attribute
+        "round(max(value) FILTER (metric = 'off_target_share.max'), 2) || ' ' || "
+        "arg_max(json_extract_string(params_json, '$.attribute'), value) "
+        "FILTER (metric = 'off_target_share.max') AS off_target, "
         "max(value) FILTER (metric = 'semantics.weak') AS weak_semantics, "
         # slope is per strength unit: one std of the data along the direction (or raw)
         "any_value(json_extract_string(params_json, '$.strength_unit')) AS strength_unit "
@@ -559,9 +563,14 @@ def _show_demo_scores(summary: dict[str, Any]) -> None:
     show_table(
         rows,
         title=f"edits judged by {summary['judge']} (run {run[:8]}; slope per strength unit, "
-        "std = one standard deviation of the data along the direction; weak_semantics 1 = "
+        "std = one standard deviation of the data along the direction; off_target = largest "
+        "mean change of another judged attribute, as a share of its range; weak_semantics 1 = "
         "encoded but the edit barely moves it)",
     )
+    from latentops.cli._judges import accuracy_line
+
+    judge = Store.open(summary["store"]).judges.card(summary["judge"])
+    console.print(f"  {escape(accuracy_line(judge))}", soft_wrap=True)
     scores = summary["metrics"]["scores"]
     shown = {k: v for k, v in scores.items() if ".factor." not in k and isinstance(v, float)}
     show_table(

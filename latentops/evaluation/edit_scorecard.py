@@ -11,7 +11,7 @@ item runs (chunks scored on different workers) merge with :func:`merge_parts`, a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,6 +316,7 @@ class Scorecard:
             logp_data,
             calibrate,
             probe_score,
+            classes=self.judged.judge.config.factors,
         )
 
 
@@ -327,8 +328,14 @@ def finish_scorecard(
     logp_data: np.ndarray | None,
     calibrate: float | None,
     probe_score: float | None = None,
+    *,
+    classes: Mapping[str, int] | None = None,
 ) -> tuple[Values, list[str]]:
     """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,)).
+
+    ``classes`` (the judge's classes per attribute) adds ``off_target_share.max``: off-target
+    changes are in class steps, so a 32-step position outweighs a 3-way shape unless each
+    is divided by its range (K - 1).
 
     ``probe_score`` (the direction's held-out probe score from its catalog card) adds the
     weak-semantics check: the label is encoded, but the edit barely moves what the judge sees.
@@ -344,6 +351,7 @@ def finish_scorecard(
     resp = part.resp  # (S, N)
     delta = resp - part.resp_base[None]  # (S, N)
     off = off_target_matrix(part.pred_base, part.pred, attr)  # matrix (A, S)
+    names = off["attributes"]  # the non-target attributes, rows of off["matrix"]
     logp = part.logp  # (S, N)
     mu = part.moments[0] / n  # (S+1, f); the last row is the real images
     cov = (part.moments[1] - n * np.einsum("sf,sg->sfg", mu, mu)) / max(n - 1, 1)
@@ -352,10 +360,14 @@ def finish_scorecard(
     for i, s in enumerate(grid.tolist()):
         put("target.mean", s, resp[i].mean())
         put("target.delta", s, delta[i].mean())
-        for a, name in enumerate(off["attributes"]):
+        for a, name in enumerate(names):
             put(f"off_target.{name}", s, off["matrix"][a, i])
-        if off["attributes"]:
+        if names:
             put("off_target.max", s, off["matrix"][:, i].max())
+            if classes is not None:
+                share = [off["matrix"][a, i] / (classes[name] - 1) for a, name in enumerate(names)]
+                top = int(np.argmax(share))
+                put("off_target_share.max", s, share[top], attribute=names[top])
         put("preservation.pixel_mse", s, sums["pix"][i] / n)
         if cyc:
             put("preservation.latent_on_axis", s, sums["on"][i] / cyc, n_items=cyc)
@@ -414,6 +426,8 @@ ESTIMATORS = {
     "target.delta": "mean change of the judge response vs the unedited decode",
     "off_target": "mean |change of expected class index| vs the unedited decode",
     "off_target.max": "max over non-target attributes of off_target",
+    "off_target_share.max": "max over non-target attributes of off_target / (classes - 1), "
+    "the change as a share of the attribute's range; params name the attribute",
     "preservation.pixel_mse": "mean squared pixel change vs the unedited decode",
     "preservation.latent_on_axis": "re-encoded edit minus re-encoded unedited decode, on v",
     "preservation.latent_off_axis": "norm of re-encoded edit change orthogonal to v",

@@ -32,6 +32,7 @@ UNLEARNABLE = {
     "an ellipse every 180°), so most angle classes cannot be told apart from pixels",
 }
 ORDINAL_MIN = 6  # factors with this many classes or more are grids: also scored within 1 step
+REVISION = 2  # the current AttributePredictor architecture (see PredictorConfig.revision)
 
 
 def judge_factors(factor_sizes: Mapping[str, int]) -> dict[str, int]:
@@ -61,6 +62,11 @@ class PredictorConfig:
     # per-head loss weight; empty: each head's cross-entropy over log K, its value at chance, so
     # a 40-way head does not outweigh a 3-way one (an unweighted sum let it, by 3.4x)
     loss_weights: tuple[tuple[str, float], ...] | Mapping[str, float] = ()
+    # 1: the 4x4 average grid only (judges stored before revision 2 load as 1); 2: plus a conv
+    # at the last grid and a global max pool beside the grid, so shape features do not depend
+    # on where the object is. Measured at 32 px: shape accuracy 0.996 after 600 steps, against
+    # 0.78 after 1,560 steps for revision 1 (bench/quality_judge.py).
+    revision: int = REVISION
 
     def __post_init__(self) -> None:
         pairs = self.factor_sizes
@@ -86,6 +92,8 @@ class PredictorConfig:
         for name in ("in_channels", "width", "feature_dim"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.revision not in (1, REVISION):
+            raise InvalidInputError(f"revision={self.revision!r} must be 1 or {REVISION}")
         if self.image_size < 4:
             raise InvalidInputError(f"image_size={self.image_size} must be >= 4 pixels")
 
@@ -107,6 +115,12 @@ class PredictorConfig:
         out["loss_weights"] = dict(self.loss_weights)
         return out
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PredictorConfig:
+        """Rebuild a config from ``to_dict``'s output; a dict written before ``revision``
+        existed describes a revision-1 network."""
+        return cls(**{"revision": 1, **d})
+
 
 class AttributePredictor(nn.Module):
     """Small CNN with one softmax head per factor: images (B, C, H, W) -> logits per factor."""
@@ -124,10 +138,16 @@ class AttributePredictor(nn.Module):
             if size <= 8:
                 break
             ch = min(ch * 2, config.width * 8)
+        if config.revision >= 2:  # a wider view at the last grid, for the global max below
+            layers += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.GroupNorm(1, c_in), nn.ReLU()]
         self.conv = nn.Sequential(*layers)
-        # pooling to a 4x4 grid (not global) keeps "where" information, e.g. object position
+        # pooling to a 4x4 grid (not global) keeps "where" information, e.g. object position;
+        # a global max (revision 2) answers "what" wherever the object is: without it, shape
+        # must be learned separately at each grid cell and stayed at 0.7-0.8 at 32 px
         self.pool = nn.AdaptiveAvgPool2d(4)
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(c_in * 16, config.feature_dim), nn.ReLU())
+        n_in = c_in * 16 + (c_in if config.revision >= 2 else 0)
+        # Flatten is a no-op on (B, n) but keeps revision-1 checkpoints' keys (proj.1.weight)
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(n_in, config.feature_dim), nn.ReLU())
         self.heads = nn.ModuleDict(
             {name: nn.Linear(config.feature_dim, k) for name, k in config.factor_sizes}
         )
@@ -144,7 +164,11 @@ class AttributePredictor(nn.Module):
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         x = x.to(device=self.proj[1].weight.device, dtype=torch.float32)
-        return self.proj(self.pool(self.conv(x)))  # (B, feature_dim)
+        h = self.conv(x)  # (B, c, 8, 8) or smaller
+        pooled = [self.pool(h).flatten(1)]  # (B, 16 c)
+        if self.config.revision >= 2:
+            pooled.append(h.amax(dim=(2, 3)))  # (B, c)
+        return self.proj(torch.cat(pooled, dim=1))  # (B, feature_dim)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per factor: images (B, C, H, W) -> {name: (B, K_name)}."""
@@ -198,14 +222,29 @@ def train_predictor(
     lr: float = 1e-3,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    total_steps: int | None = None,
 ) -> dict[str, object]:
     """Fit ``model`` with Adam on per-head weighted cross-entropies (``config.weights``);
-    ``make_batches(epoch)`` yields (images, labels) batches."""
+    ``make_batches(epoch)`` yields (images, labels) batches.
+
+    ``total_steps`` (the run's planned number of batches) turns on a one-cycle schedule: 10 %
+    warm-up to ``lr``, then cosine decay; None keeps ``lr`` constant.
+    """
     if epochs < 1 or not lr > 0:
         raise InvalidInputError(f"epochs={epochs} must be >= 1 and lr={lr} > 0")
+    if total_steps is not None and (isinstance(total_steps, bool) or not total_steps >= 1):
+        raise InvalidInputError(f"total_steps={total_steps!r} must be >= 1 (or None: constant lr)")
     device = torch.device(device)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    # the warm-up matters: a deeper judge at a constant 3e-3 collapsed to chance in its first
+    # steps; with it, revision-2 judges learn every head (see PredictorConfig.revision)
+    sched = (
+        None
+        if total_steps is None
+        else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
+    )
+    step = 0
     history: list[dict[str, object]] = []
     weights = model.config.weights
     # a private RNG stream: reproducible, and the caller's global torch RNG is left untouched
@@ -222,6 +261,9 @@ def train_predictor(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                step += 1
+                if sched is not None and step < total_steps:  # past the plan: stay at the end lr
+                    sched.step()
                 loss_sum += float(loss.detach()) * x.shape[0]
                 n_seen += x.shape[0]
                 for n in y:
@@ -242,37 +284,87 @@ def train_predictor(
         "history": history,
         "accuracy": history[-1]["accuracy"],  # running train accuracy of the last epoch
         "epochs": epochs,
+        "steps": step,
         "lr": lr,
+        "schedule": "constant" if sched is None else "one-cycle: 10% warm-up, cosine decay",
         "seed": seed,
         "loss_weights": weights,
     }
 
 
 @torch.no_grad()
+def _guesses(
+    model: AttributePredictor, batches: Iterable[Batch], device: str | torch.device
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Arg-max class and true class per factor over all batches: ({name: (N,)}, {name: (N,)})."""
+    device = torch.device(device)
+    model.to(device)
+    guess: dict[str, list[torch.Tensor]] = {n: [] for n in model.config.factors}
+    truth: dict[str, list[torch.Tensor]] = {n: [] for n in model.config.factors}
+    for x, labels in batches:
+        x = x.to(device)
+        y = _labels_on(model, labels, x.shape[0], device)
+        for n, logits in model(x).items():
+            guess[n].append(logits.argmax(dim=1).cpu())
+            truth[n].append(y[n].cpu())
+    if not truth or not any(truth[n] for n in truth):
+        raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
+    return {n: torch.cat(g) for n, g in guess.items()}, {n: torch.cat(t) for n, t in truth.items()}
+
+
+def _accuracy(
+    guess: Mapping[str, torch.Tensor], truth: Mapping[str, torch.Tensor], sizes: Mapping[str, int]
+) -> dict[str, float]:
+    out = {n: float((guess[n] == truth[n]).double().mean()) for n in sizes}
+    for n, k in sizes.items():
+        if k >= ORDINAL_MIN:
+            out[f"{n}_within_1"] = float(((guess[n] - truth[n]).abs() <= 1).double().mean())
+    return out
+
+
 def evaluate_predictor(
     model: AttributePredictor, batches: Iterable[Batch], *, device: str | torch.device = "cpu"
 ) -> dict[str, float]:
     """Held-out accuracy per factor, and for grid factors (>= ``ORDINAL_MIN`` classes) the
     share predicted within one class step, as ``"<factor>_within_1"``."""
-    device = torch.device(device)
-    model.to(device)
+    guess, truth = _guesses(model, batches, device)
+    return _accuracy(guess, truth, model.config.factors)
+
+
+def _accuracy_by(
+    guess: Mapping[str, torch.Tensor], truth: Mapping[str, torch.Tensor], by: str, k: int
+) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {}
+    for n in guess:
+        if n == by:
+            continue
+        accs: list[float | None] = []
+        for c in range(k):
+            rows = truth[by] == c
+            # None, not NaN: the card is JSON, and a class may have no held-out items
+            accs.append(
+                float((guess[n][rows] == truth[n][rows]).double().mean()) if rows.any() else None
+            )
+        out[n] = accs
+    return out
+
+
+def accuracy_by(
+    model: AttributePredictor,
+    batches: Iterable[Batch],
+    by: str,
+    *,
+    device: str | torch.device = "cpu",
+) -> dict[str, list[float | None]]:
+    """Held-out accuracy of every other factor per class of factor ``by`` (e.g. shape
+    accuracy at each scale): {name: [accuracy at by=0, 1, ...]}, None where no items."""
     sizes = model.config.factors
-    grids = [n for n, k in sizes.items() if k >= ORDINAL_MIN]
-    correct = dict.fromkeys([*sizes, *(f"{n}_within_1" for n in grids)], 0)
-    n_seen = 0
-    for x, labels in batches:
-        x = x.to(device)
-        y = _labels_on(model, labels, x.shape[0], device)
-        logits = model(x)
-        n_seen += x.shape[0]
-        for n in y:
-            guess = logits[n].argmax(dim=1)  # (B,)
-            correct[n] += int((guess == y[n]).sum())
-            if n in grids:
-                correct[f"{n}_within_1"] += int(((guess - y[n]).abs() <= 1).sum())
-    if n_seen == 0:
-        raise InvalidInputError("batches is empty; pass at least one (images, labels) batch")
-    return {n: c / n_seen for n, c in correct.items()}
+    if by not in sizes:
+        raise InvalidInputError(
+            f"by={by!r} is not one of the predictor's factors {sorted(sizes)}; pass one of them"
+        )
+    guess, truth = _guesses(model, batches, device)
+    return _accuracy_by(guess, truth, by, sizes[by])
 
 
 _CACHE_FLOATS = 1 << 26  # render a training set once when it fits in 256 MB of float32
@@ -285,14 +377,19 @@ def _labelled(data: Dataset, ids: np.ndarray, batch_size: int, names: list[str])
 
 @dataclass(frozen=True)
 class JudgeTraining:
-    """How a judge is trained: epochs, batch size, learning rate, CNN width, feature size, seed."""
+    """How a judge is trained: epochs, batch size, peak learning rate (one-cycle schedule), CNN
+    width, feature size, seed, and the factor its held-out accuracy is broken down by."""
 
-    epochs: int = 4
+    # dSprites 32 px, 16k training items: 5 epochs (625 steps) reach shape 0.99 (see revision)
+    epochs: int = 5
     batch_size: int = 128
     lr: float = 3e-3
-    width: int = 16
-    feature_dim: int = 64
+    width: int = 32
+    feature_dim: int = 128
     seed: int = 0
+    # held-out accuracy of every other head per class of this factor, when the data has it:
+    # shows where small objects stop being distinguishable
+    breakdown: str | None = "scale"
 
 
 def fit_judge(
@@ -301,11 +398,12 @@ def fit_judge(
     test_ids: np.ndarray,
     training: JudgeTraining,
     device: str | torch.device = "cpu",
-) -> tuple[AttributePredictor, dict[str, object], dict[str, float]]:
-    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out acc).
+) -> tuple[AttributePredictor, dict[str, object], dict[str, Any]]:
+    """Train a judge on ``data``'s pixels and factors -> (judge, training, held-out).
 
-    Only ``judge_factors`` get a head; the training dict's ``left_out`` names the others
-    with the reason (``left_out_factors``).
+    Held-out: ``{"accuracy": evaluate_predictor's dict, "accuracy_by": {factor: accuracy_by's
+    dict}}`` (empty when the data lacks ``training.breakdown``). Only ``judge_factors`` get a
+    head; the training dict's ``left_out`` names the others with the reason.
     """
     sizes = judge_factors(data.factor_sizes)
     if not sizes or len(data.x_shape) != 3:
@@ -340,8 +438,20 @@ def fit_judge(
             i = torch.from_numpy(order[s : s + batch_size])
             yield x_all[i], {k: y[i] for k, y in y_all.items()}
 
+    per_epoch = -(-len(train_ids) // batch_size)  # the batches each epoch yields
     result = train_predictor(
-        judge, batches, epochs=training.epochs, lr=training.lr, seed=seed, device=device
+        judge,
+        batches,
+        epochs=training.epochs,
+        lr=training.lr,
+        seed=seed,
+        device=device,
+        total_steps=training.epochs * per_epoch,
     )
-    held_out = evaluate_predictor(judge, _labelled(data, test_ids, 1024, names), device=device)
+    guess, truth = _guesses(judge, _labelled(data, test_ids, 1024, names), device)
+    by = training.breakdown
+    held_out = {
+        "accuracy": _accuracy(guess, truth, sizes),
+        "accuracy_by": {by: _accuracy_by(guess, truth, by, sizes[by])} if by in sizes else {},
+    }
     return judge, {**result, "left_out": left_out_factors(data.factor_sizes)}, held_out

@@ -41,11 +41,11 @@ def train_judge_flow(
     name: str | None = None,
     store: str | None = None,
     dataset_options: dict[str, Any] | None = None,
-    epochs: int = 4,
-    batch_size: int = 128,
-    lr: float = 3e-3,
-    width: int = 16,
-    feature_dim: int = 64,
+    epochs: int = JudgeTraining.epochs,
+    batch_size: int = JudgeTraining.batch_size,
+    lr: float = JudgeTraining.lr,
+    width: int = JudgeTraining.width,
+    feature_dim: int = JudgeTraining.feature_dim,
     seed: int = 0,
     device: str | None = None,
 ) -> str:
@@ -53,7 +53,14 @@ def train_judge_flow(
     root = str(Store.open(store).root)
     name = check_name(name or f"{dataset}-judge", "judge name")
     options = dict(JUDGE_DATA.get(dataset, {}) if dataset_options is None else dataset_options)
-    training = JudgeTraining(epochs, batch_size, lr, width, feature_dim, seed)
+    training = JudgeTraining(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        feature_dim=feature_dim,
+        seed=seed,
+    )
     return train_judge(root, name, dataset, options, training, device)
 
 

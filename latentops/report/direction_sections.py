@@ -175,7 +175,13 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
         )
     blocks.append(
         Note(
-            f"judge {first['judge']}, target {target}, {first['n_items']} items, seed "
+            f"judge {first['judge']}"
+            + (
+                f" (held-out accuracy {fmt(first['judge_accuracy'])})"
+                if first.get("judge_accuracy") is not None
+                else ""
+            )
+            + f", target {target}, {first['n_items']} items, seed "
             f"{first['seed']}, run {short(first['run_id'])}; x axis: "
             + STRENGTH_AXIS[first.get("strength_unit") or "raw"]
         )

@@ -10,6 +10,7 @@ matching fields stay None and the page says "not computed yet".
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -203,10 +204,22 @@ def edit_scores(store: Store, model: str, refs: list[str]) -> dict[str, list[dic
         "WHERE s.kind = 'edit' ORDER BY s.direction, s.metric, s.strength NULLS FIRST",
         [model, refs],
     ).to_pylist()
+    accuracy = {ref: _judge_accuracy(store, ref) for ref in {r["judge"] for r in rows}}
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
+        # the judge's held-out accuracy on the judged attribute ("shape" of "shape==2")
+        attr = re.match(r"[A-Za-z_]\w*", row["target"] or "")
+        row["judge_accuracy"] = accuracy[row["judge"]].get(attr.group() if attr else "")
         out.setdefault(row.pop("direction"), []).append(row)
     return out
+
+
+def _judge_accuracy(store: Store, ref: str | None) -> dict[str, float]:
+    """Held-out accuracy per head from a judge's card ({} when the judge is unknown)."""
+    try:
+        return store.judges.card(ref)["metrics"].get("held_out_accuracy", {}) if ref else {}
+    except NotFoundError:
+        return {}
 
 
 def disentanglement(store: Store, model: str, table: str) -> list[dict[str, Any]]:

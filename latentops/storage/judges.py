@@ -89,6 +89,6 @@ class JudgeRegistry(CheckpointRegistry):
         state, card = self._state(ref, "retrain it with `latentops judges train`", device)
         from latentops.evaluation import AttributePredictor, PredictorConfig
 
-        judge = AttributePredictor(PredictorConfig(**card["config"]))
+        judge = AttributePredictor(PredictorConfig.from_dict(card["config"]))
         judge.load_state_dict(state)
         return judge.to(device).eval(), card

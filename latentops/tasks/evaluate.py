@@ -58,7 +58,7 @@ def train_judge(
     train_ids, test_ids = ids[split == "train"], ids[split == "test"]
     judge, result, held_out = fit_judge(data, train_ids, test_ids, training, pick_device(device))
     logger = get_run_logger()
-    logger.info("judge %s held-out accuracy: %s", name, held_out)
+    logger.info("judge %s held-out accuracy: %s", name, held_out["accuracy"])
     for factor, reason in result["left_out"].items():
         logger.info("judge %s predicts no %s: %s", name, factor, reason)
     ref = store.judges.register(
@@ -69,8 +69,10 @@ def train_judge(
         dataset_options=dataset_options,
         train={
             "epochs": training.epochs,
+            "steps": result["steps"],
             "batch_size": training.batch_size,
             "lr": training.lr,
+            "schedule": result["schedule"],
             "seed": training.seed,
             "n_train": int(len(train_ids)),
             "history": result["history"],
@@ -78,7 +80,9 @@ def train_judge(
             "left_out": result["left_out"],
         },
         metrics={
-            "held_out_accuracy": held_out,
+            "held_out_accuracy": held_out["accuracy"],
+            # e.g. {"scale": {"shape": [accuracy at scale 0..5]}}: where small objects blur
+            "held_out_accuracy_by": held_out["accuracy_by"],
             "train_accuracy": result["accuracy"],
             "n_test": int(len(test_ids)),
         },
@@ -170,7 +174,9 @@ def write_scorecard(
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy() if standard else None  # (N_table,)
     probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
     probe = max(probes) if probes else None  # encoded if either probe reads it out
-    values, skipped = finish_scorecard(part, grid, attr, ppl_eps, logp_data, calibrate, probe)
+    values, skipped = finish_scorecard(
+        part, grid, attr, ppl_eps, logp_data, calibrate, probe, classes=judge_card["factors"]
+    )
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
 

@@ -93,3 +93,16 @@ def test_demo_hints_run_as_printed(demo):
         ran = run_line(hint, env, cwd)
         assert ran.returncode == 0, f"{hint!r} exited {ran.returncode}:\n{ran.stderr[-3000:]}"
         assert "Traceback" not in ran.stderr, ran.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_demo_judge_sees_shape_scale_and_position_and_says_how_well(demo):
+    result, cwd, _ = demo
+    store = Store.open(cwd / "demo-store", create=False)
+    (row,) = store.judges.list().to_pylist()
+    ref = f"{row['name']}@{row['version']}"
+    acc = store.judges.card(ref)["metrics"]["held_out_accuracy"]
+    # floors below what bench/quality_judge.py measures for these settings (shape 0.99+)
+    assert acc["shape"] > 0.85 and acc["scale"] > 0.85, acc
+    assert acc["pos_x_within_1"] > 0.85 and acc["pos_y_within_1"] > 0.85, acc
+    assert f"judge {ref} held-out accuracy" in " ".join(result.stdout.split())

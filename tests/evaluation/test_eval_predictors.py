@@ -14,6 +14,7 @@ from latentops.evaluation import (
     AttributePredictor,
     JudgeTraining,
     PredictorConfig,
+    accuracy_by,
     evaluate_predictor,
     fit_judge,
     judge_factors,
@@ -162,10 +163,23 @@ def test_fit_judge_trains_only_the_judge_factors_and_says_what_it_left_out():
     training = JudgeTraining(epochs=1, batch_size=32, width=4, feature_dim=8)
     judge, result, held_out = fit_judge(data, ids[:48], ids[48:], training)
     assert "orientation" in data.factor_sizes and "orientation" not in judge.heads
-    assert (
-        set(judge.heads) == set(judge_factors(data.factor_sizes)) and "orientation" not in held_out
+    acc = held_out["accuracy"]
+    assert set(judge.heads) == set(judge_factors(data.factor_sizes)) and "orientation" not in acc
+    assert set(acc) == {
+        "shape",
+        "scale",
+        "pos_x",
+        "pos_y",
+        *(f"{g}_within_1" for g in ("scale", "pos_x", "pos_y")),
+    }
+    # each other head's accuracy at each of the 6 scales (None where no held-out item has it)
+    by_scale = held_out["accuracy_by"]["scale"]
+    assert set(by_scale) == {"shape", "pos_x", "pos_y"} and all(
+        len(v) == 6 for v in by_scale.values()
     )
     assert result["left_out"] == {"orientation": UNLEARNABLE["orientation"]}
+    # one-cycle over the planned steps: 48 items / batch 32 = 2 steps
+    assert result["steps"] == 2 and result["schedule"].startswith("one-cycle")
 
 
 def test_a_target_on_a_left_out_factor_is_refused_with_the_reason():
@@ -196,3 +210,41 @@ def test_grid_factors_are_also_scored_within_one_step():
     assert set(acc) == {"x", "s", "x_within_1"}  # 3-way s is categorical: no within-1 score
     assert acc["x"] == pytest.approx(float((x == guess).float().mean()))
     assert acc["x_within_1"] == pytest.approx(float(((x - guess).abs() <= 1).float().mean()))
+
+
+def test_accuracy_by_breaks_every_other_head_down_by_one_factor():
+    config = PredictorConfig(image_size=16, factor_sizes={"x": 8, "s": 3}, width=4, feature_dim=8)
+    model = AttributePredictor(config)
+    images = torch.zeros(6, 1, 16, 16)
+    guess = model(images)["x"].argmax(dim=1)  # (6,) one guess for every blank image
+    x = torch.clamp(guess + torch.tensor([0, 1, 0, 0, 2, 0]), 0, 7)
+    s = torch.tensor([0, 0, 1, 1, 1, 1])  # no item at s=2
+    out = accuracy_by(
+        model, [(images[:3], {"x": x[:3], "s": s[:3]}), (images[3:], {"x": x[3:], "s": s[3:]})], "s"
+    )
+    right = (x == guess).float()
+    assert set(out) == {"x"}  # s itself is not broken down by s
+    assert out["x"] == [
+        pytest.approx(float(right[:2].mean())),
+        pytest.approx(float(right[2:].mean())),
+        None,
+    ]
+    with pytest.raises(
+        InvalidInputError, match=r"by='colour' is not one of the predictor's factors"
+    ):
+        accuracy_by(model, [(images, {"x": x, "s": s})], "colour")
+
+
+def test_revision_2_adds_a_global_max_and_revision_1_cards_still_load():
+    sizes = {"shape": 3, "pos_x": 32}
+    new = AttributePredictor(PredictorConfig(image_size=32, factor_sizes=sizes, width=4))
+    old_config = PredictorConfig.from_dict({"image_size": 32, "factor_sizes": sizes, "width": 4})
+    old = AttributePredictor(old_config)  # a card written before revision existed
+    assert new.config.revision == 2 and old.config.revision == 1
+    # the last grid is 8x8 with 8 channels: revision 1 sees the 4x4 grid, 2 also the max
+    assert old.proj[1].in_features == 8 * 16 and new.proj[1].in_features == 8 * 16 + 8
+    assert set(old.state_dict()) < set(new.state_dict())  # old checkpoints keep their keys
+    x = torch.rand(2, 1, 32, 32)
+    assert old.predict(x)["shape"].shape == new.predict(x)["shape"].shape == (2,)
+    with pytest.raises(InvalidInputError, match="revision=3 must be 1 or 2"):
+        PredictorConfig(factor_sizes=sizes, revision=3)

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.evaluation import (
+    Part,
     calibrate_strength,
     dose_response,
+    finish_scorecard,
     frechet_distance,
     frechet_distance_from_stats,
     locality,
@@ -65,6 +67,35 @@ def test_off_target_matrix_mean_absolute_change():
     np.testing.assert_allclose(out["target_change"], [0.0, 1.0, 2.0])
     assert out["per_attribute"] == {"age": pytest.approx(0.5), "hair": 0.0}
     assert out["max_off_target"] == pytest.approx(1.0)
+
+
+def test_off_target_max_share_divides_each_change_by_the_attributes_range():
+    S, n = 3, 20  # pos moves 3 of its 31 steps (a tenth), shape 0.5 of its 2 (a quarter)
+    grid = np.linspace(-1, 1, S)
+    feats = np.random.default_rng(0).standard_normal((S + 1, n, 2))
+    sums = {"pix": np.ones(S), "recon": 0.0, "cycle_n": 0}
+    sums.update({k: np.zeros(S) for k in ("loc", "loc_n", "on", "off")})
+    move = np.abs(grid)[:, None] * np.ones((S, n))  # (S, N): 1 at the ends, 0 in the middle
+    part = Part(
+        offset=0,
+        n=n,
+        resp=grid[:, None] * np.ones((S, n)),
+        resp_base=np.zeros(n),
+        pred={"t": np.zeros((S, n)), "pos": 10 + 3 * move, "shape": 1 - 0.5 * move},
+        pred_base={"t": np.zeros(n), "pos": np.full(n, 10.0), "shape": np.ones(n)},
+        logp=-np.ones((S, n)),
+        moments=[feats.sum(1), np.einsum("sbf,sbg->sfg", feats, feats)],
+        sums=sums,
+        ppl=None,
+    )
+    classes = {"t": 2, "pos": 32, "shape": 3}
+    values, _ = finish_scorecard(part, grid, "t", 1e-2, None, None, classes=classes)
+    assert values[("off_target.max", 1.0)][0] == pytest.approx(3.0)  # in class steps: pos
+    share, _, params = values[("off_target_share.max", 1.0)]
+    assert share == pytest.approx(0.25) and params == {"attribute": "shape"}
+    assert values[("off_target_share.max", 0.0)][0] == pytest.approx(0.0)
+    without, _ = finish_scorecard(part, grid, "t", 1e-2, None, None)
+    assert not any(m == "off_target_share.max" for m, _ in without)
 
 
 def test_off_target_bad_inputs():

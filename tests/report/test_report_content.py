@@ -121,6 +121,9 @@ def test_scored_page_shows_stored_edits_scorecards_and_metrics(scored_store, sco
     # the off-target matrix exists now; only the unscored pca direction lacks a scorecard
     assert not any("off-target" in n for n in page.notes.get("entanglement", []))
     assert sum(NOT_COMPUTED in n for n in page.notes["directions"]) == 1
+    # each scorecard names its judge with the judge's held-out accuracy on the judged attribute
+    judge = scored_store.judges.card("dsprites-judge@1")["metrics"]["held_out_accuracy"]
+    assert f"judge dsprites-judge@1 (held-out accuracy {fmt(judge['shape'])})" in html
 
     # strips are the stored thumbnails, byte for byte
     pngs = scored_store.sql(
