@@ -1,0 +1,104 @@
+"""CLI commands that make directions explain themselves: the method bake-off (``compare``)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import typer
+
+from latentops.cli._common import (
+    DeviceOpt,
+    StoreOpt,
+    check_exists,
+    console,
+    quiet_prefect,
+    show_table,
+)
+from latentops.cli._edit import STRENGTHS_HELP, SeedOpt, parse_grid
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def compare(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to fit and score on."),
+    label: str = typer.Option(
+        ..., "--label", "-l", help="Label expression: col, col==v, col>v, col in (a,b)."
+    ),
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge NAME or NAME@VERSION."),
+    methods: str = typer.Option(
+        None, "--methods", help="Comma-separated methods (default: every applicable one)."
+    ),
+    name: str = typer.Option(
+        None, "--name", "-n", help="Direction name (default: from the label, e.g. shape_2)."
+    ),
+    register_best: bool = typer.Option(
+        False, "--register-best", help="Register the winner as NAME@next."
+    ),
+    strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
+    sample: int = typer.Option(256, "--sample", help="Items each candidate's edits are judged on."),
+    seed: int = SeedOpt,
+    table_version: int = typer.Option(
+        None, "--table-version", help="Compare on this table version (time travel)."
+    ),
+    device: str = DeviceOpt,
+    store: str | None = StoreOpt,
+) -> None:
+    """Bake-off: fit every applicable method on one snapshot and split, judge and rank them.
+
+    Every candidate is kept as a version of NAME_bakeoff; the ranked table is stored as
+    "bakeoff" scores (latentops sql "SELECT * FROM scores WHERE kind = 'bakeoff'").
+
+    Examples:
+      latentops directions compare --table dsprites_vae_v1 --label pos_x --judge dsprites-judge
+      latentops directions compare -t dsprites_vae_v1 -l shape==2 -j dsprites-judge --register-best
+    """
+    from latentops.directions.methods import method_info
+    from latentops.tasks.compare import plan_compare
+
+    chosen = [m.strip() for m in methods.split(",")] if methods else None
+    for method in chosen or ():
+        method_info(method)
+    grid = parse_grid(strengths, "--strengths")
+    root = str(check_exists(store, tables=[table], judges=[judge]).root)
+    plan_compare.fn(root, table, label, judge, chosen, table_version)  # one line on bad input
+    quiet_prefect()
+    from latentops.flows.compare import compare_flow
+
+    with console.status(f"bake-off for {label} on {table}…"):
+        out = compare_flow(
+            table,
+            label,
+            judge,
+            methods=chosen,
+            name=name,
+            register_best=register_best,
+            store=root,
+            table_version=table_version,
+            strengths=grid,
+            sample=sample,
+            seed=seed,
+            device=device,
+        )
+    rows = [
+        {
+            "rank": r["rank"],
+            "direction": r["direction"],
+            "method": r["method"],
+            "held-out probe": _fmt(r["probe"]),
+            "judged effect": _fmt(r["effect"]),
+            "off-target": _fmt(r["off_target"]),
+            "linearity": _fmt(r["linearity"]),
+            "calibration": _fmt(r["calibration"]),
+        }
+        for r in out["ranked"]
+    ]
+    title = f"bake-off {label} on {table}@{out['table_version']}, judge {out['judge']}"
+    show_table(pa.Table.from_pylist(rows), title=title)
+    if out["registered"]:
+        console.print(f"registered {out['registered']} (the winner)", markup=False)
+
+
+def register(directions_app: typer.Typer) -> None:
+    """Add the bake-off commands to the ``directions`` group."""
+    directions_app.command("compare")(compare)
