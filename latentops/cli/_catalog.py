@@ -184,10 +184,11 @@ def directions_fit_all(
 
 @directions_app.command("list")
 def directions_list(store: str | None = StoreOpt) -> None:
-    """List direction versions with their held-out score.
+    """List direction versions with their held-out score, warnings and suggested names.
 
     Example: latentops directions list
     """
+    from latentops.cli._explain import suggested_name
     from latentops.storage import Store
 
     rows = []
@@ -200,6 +201,7 @@ def directions_list(store: str | None = StoreOpt) -> None:
                 "label": row["label"],
                 "held-out": held_out_score(json.loads(row["metrics_json"])),
                 **probe_columns(json.loads(row["metrics_json"]), audit),
+                "suggested name": suggested_name(audit),
                 "table": f"{row['latent_table']}@{row['latent_table_version']}",
                 "created": row["created_at"],
             }

@@ -1,4 +1,5 @@
-"""CLI commands that make directions explain themselves: the method bake-off (``compare``)."""
+"""CLI commands that make directions explain themselves: a method bake-off (``compare``) and
+suggested names for unsupervised directions (``name``)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,78 @@ def compare(
         console.print(f"registered {out['registered']} (the winner)", markup=False)
 
 
+def name_directions(
+    table: str = typer.Option(..., "--table", "-t", help="Latent table to traverse on."),
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge NAME or NAME@VERSION."),
+    direction: list[str] = typer.Option(
+        [], "--direction", "-d", help="Name this direction NAME[@V] (repeatable)."
+    ),
+    method: str = typer.Option(
+        None, "--method", help="Fit and name components first: pca, sefa or axes."
+    ),
+    n_components: int = typer.Option(3, "--n-components", min=1, help="pca/sefa components."),
+    prefix: str = typer.Option(
+        None, "--prefix", help="Name of the fitted components (default: the table name)."
+    ),
+    strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
+    sample: int = typer.Option(256, "--sample", help="Items each traversal is judged on."),
+    seed: int = SeedOpt,
+    table_version: int = typer.Option(
+        None, "--table-version", help="Traverse this table version (time travel)."
+    ),
+    device: str = DeviceOpt,
+    store: str | None = StoreOpt,
+) -> None:
+    """Suggest names for directions from a judged traversal (which attributes move, which not).
+
+    Each named direction gets NAME@next with the names and their evidence on its card
+    (latentops sql "SELECT name, version, json_extract_string(card_json, '$.audit.names.label')
+    FROM directions").
+
+    Examples:
+      latentops directions name --table dsprites_vae_v1 --judge dsprites-judge --method pca
+      latentops directions name -t dsprites_vae_v1 -j dsprites-judge --method axes
+      latentops directions name -t dsprites_vae_v1 -j dsprites-judge -d dsprites_vae_v1-pca0
+    """
+    if not direction and method is None:  # a usage error (exit 2)
+        raise typer.BadParameter("pass --direction NAME (repeatable) or --method pca|sefa|axes")
+    grid = parse_grid(strengths, "--strengths")
+    root = str(check_exists(store, tables=[table], directions=direction, judges=[judge]).root)
+    quiet_prefect()
+    from latentops.flows.naming import name_flow
+
+    with console.status(f"naming directions of {table}…"):
+        out = name_flow(
+            table,
+            judge,
+            directions=direction or None,
+            method=method,
+            n_components=n_components,
+            prefix=prefix,
+            store=root,
+            table_version=table_version,
+            strengths=grid,
+            sample=sample,
+            seed=seed,
+            device=device,
+        )
+    rows = [
+        {"direction": ref, "suggested name": n["label"] or "—", "evidence": n["evidence"]}
+        for ref, n in out.items()
+    ]
+    show_table(pa.Table.from_pylist(rows), title=f"suggested names on {table}")
+
+
+def suggested_name(audit: dict | None) -> str:
+    """A listing's cell for a direction's suggested name: "pos_x (ρ +0.98)" or "—"."""
+    names = (audit or {}).get("names")
+    if not names or not names.get("label"):
+        return "—"
+    rho = names["attributes"][names["label"]]["spearman"]
+    return f"{names['label']} (ρ {rho:+.2f})"
+
+
 def register(directions_app: typer.Typer) -> None:
-    """Add the bake-off commands to the ``directions`` group."""
+    """Add the bake-off and naming commands to the ``directions`` group."""
     directions_app.command("compare")(compare)
+    directions_app.command("name")(name_directions)

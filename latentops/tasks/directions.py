@@ -109,9 +109,12 @@ def fit_and_register(
             for d in found
         ]
     if label is None:
-        raise InvalidInputError(
-            f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
-        )
+        if method != "manual":
+            raise InvalidInputError(
+                f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
+            )
+        direction = fit_direction(z, None, method=method, **params)  # an axis or vector as is
+        return [_register(store, name, direction, table, version, card, None, parent)]
     y, spec = parse_label(label, columns)
     direction = fit_direction(z, y, method=method, label=label, **params)
     bias = label_bias(y, columns, exclude=spec["column"])

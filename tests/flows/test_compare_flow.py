@@ -121,3 +121,13 @@ def test_bad_input_exits_1_with_one_line_and_registers_nothing(
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
     assert table_versions(root) == before
+
+
+def test_name_refuses_a_method_that_does_not_apply_and_registers_nothing(root, cli, table_versions):
+    before = table_versions(root)
+    out = cli(
+        "directions", "name", "-t", "t", "-j", "judge", "--method", "logistic", "--store", str(root)
+    )
+    assert out.returncode == 1 and "does not apply" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert table_versions(root) == before

@@ -365,3 +365,32 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     second = reevaluate_flow(spec, store=root)
     assert second["evaluated"] == {} and second["skipped"] == first["skipped"]
     assert ScoresTable(store.table_uri("scores")).read().num_rows == before
+
+
+def test_top_pca_component_is_named_by_its_judged_traversal(judged, tmp_path, cli, cli_env):
+    import shutil
+
+    from latentops.flows.naming import name_flow
+
+    root = str(tmp_path / "store")
+    shutil.copytree(judged[0].root, root)  # a private copy: other tests see no new versions
+    out = name_flow("bv", "judge@1", method="pca", n_components=3, prefix="pc3", store=root)
+    store = Store.open(root)
+    assert sorted(out) == ["pc3-pca0@2", "pc3-pca1@2", "pc3-pca2@2"]
+    for ref, names in out.items():
+        direction, lineage, _ = store.directions.get(ref)
+        assert lineage.parent == ref.replace("@2", "@1")  # the traversed, unnamed version
+        assert direction.audit["names"] == names and names["judge"] == "judge@1"
+        print(f"\n{ref}: {names['evidence']}")
+    top = out["pc3-pca0@2"]
+    # position carries most of a dSprites VAE's latent variance: its top component moves it
+    assert top["label"] in ("pos_x", "pos_y")
+    assert abs(top["attributes"][top["label"]]["spearman"]) >= 0.9
+    assert "shape" not in top["moves"]
+    sql = store.sql(
+        "SELECT json_extract_string(card_json, '$.audit.names.label') AS label FROM directions "
+        "WHERE name = 'pc3-pca0' AND version = 2"
+    ).to_pylist()
+    assert sql == [{"label": top["label"]}]
+    listed = cli("directions", "list", "--store", root, env={**cli_env, "COLUMNS": "400"})
+    assert f"{top['label']} (ρ" in listed.stdout
