@@ -2,7 +2,7 @@
 
 Every candidate was fitted on the same snapshot and held-out split and scored by the same
 scorecard run, so its columns compare like with like:
-- probe: the held-out headline of the fit (AUC for classifiers, R² for ridge);
+- probe: each vector's held-out AUC (binary label) or R² (continuous) on one split and rule;
 - effect: judged change of the target between the extreme strengths (scorecard target.mean);
 - off_target: the largest judged change of any other attribute at any strength (off_target.max);
 - linearity: R² of the line through the mean response (linearity.r2);
@@ -29,7 +29,8 @@ ESTIMATORS = {
     "rank": "position by mean_rank among the bake-off's candidates, ties by the larger effect",
     "mean_rank": "mean over effect (desc), off_target (asc), linearity (desc), probe (desc) "
     "of the candidate's rank among the bake-off's candidates",
-    "probe": "the fit's held-out AUC (classifiers) or R2 (ridge)",
+    "probe": "held-out AUC (binary label) or R2 (continuous) of the vector measured as a "
+    "manual direction on the bake-off's split",
     "effect": "target.mean at the largest minus at the smallest strength",
     "off_target": "max of off_target.max over strengths",
     "linearity": "linearity.r2 of the scorecard",

@@ -8,6 +8,7 @@ record) -> one scorecard run over all of them (the evaluate flow) -> rank and st
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -26,7 +27,7 @@ CANDIDATES = "{name}_bakeoff"  # the catalog name holding every candidate fit as
 
 def bakeoff_name(label: str) -> str:
     """The default direction name of a bake-off on ``label``: an SQL identifier."""
-    return generated_name(label).strip("_") or "bakeoff"
+    return re.sub("_+", "_", generated_name(label)).strip("_") or "bakeoff"
 
 
 @flow(name="compare-directions")
@@ -57,9 +58,9 @@ def compare_flow(
     )
 
     # Fit: same snapshot, same seeded held-out split; in order, so versions follow `chosen`
-    refs = {}
+    refs, split = {}, {"holdout": holdout, "seed": seed}
     for fit in chosen:
-        params = {**fit["params"], "holdout": holdout, "seed": seed}
+        params = {**fit["params"], **split}
         (ref,) = fit_and_register(root, table, candidates, fit["method"], label, params, version)
         refs[ref] = describe(fit)
 
@@ -78,7 +79,7 @@ def compare_flow(
     )
 
     # Rank and record
-    ranked = rank_and_record(root, evaluation, refs, label)
+    ranked = rank_and_record(root, evaluation, refs, label, split)
     create_table_artifact(
         ranked,
         key=artifact_key("bakeoff", name),

@@ -10,18 +10,18 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from latentops.directions import METHODS, applicable_methods, parse_label
+from latentops.directions import METHODS, applicable_methods, fit_direction, parse_label
 from latentops.directions._targets import label_kind
 from latentops.errors import InvalidInputError
 from latentops.evaluation import check_judge, resolve_target
 from latentops.evaluation.bakeoff import ESTIMATORS, rank_candidates, scorecard_summary
 from latentops.storage import Store
-from latentops.storage.latents import factor_columns
+from latentops.storage.latents import factor_columns, z_matrix
 from latentops.storage.resources import load_decoder
 from latentops.storage.scores import Protocol, Score, ScoreSource, build_score_rows
 from latentops.tasks._common import current_run_id
 
-PROBES = ("auc", "r2")  # the held-out headline a candidate's probe column shows
+PROBES = ("auc", "r2")  # the held-out probe a candidate's column shows
 # A continuous label is also fitted by every classifier on its top / bottom EXTREMES percent
 # (InterFaceGAN's selection), so its bake-off weighs regression against classification.
 EXTREMES = 30
@@ -87,23 +87,44 @@ def plan_compare(
     return version, chosen, 1.0 if spec["op"] is None else 0.25
 
 
-def _probe(metrics: dict[str, Any]) -> float | None:
-    return next((float(metrics[k]) for k in PROBES if k in metrics), None)
+def _common_probe(
+    store: Store, table: str, version: int, label: str, refs: list[str], split: dict[str, Any]
+) -> dict[str, float | None]:
+    """Each candidate's held-out probe on ONE split and rule: its vector measured as a fixed
+    (manual) direction against the label, so a ridge R² and an extremes-trained classifier's
+    AUC are never compared; R² for a continuous label, AUC for a binary one."""
+    latents = store.latent_table(table)
+    snap = latents.read(version=version)  # the row order the fits split by
+    columns = {c: snap[c].to_numpy(zero_copy_only=False) for c in factor_columns(snap.schema)}
+    z = z_matrix(snap)  # (N, d)
+    y, _ = parse_label(label, columns)
+    out = {}
+    for ref in refs:
+        vector = store.directions.get(ref)[0].vector
+        metrics = fit_direction(z, y, "manual", vector=vector.tolist(), **split).metrics
+        out[ref] = next((float(metrics[k]) for k in PROBES if k in metrics), None)
+    return out
 
 
 @task(cache_policy=NO_CACHE)
 def rank_and_record(
-    store_path: str, evaluation: dict[str, Any], methods: dict[str, str], label: str
+    store_path: str,
+    evaluation: dict[str, Any],
+    methods: dict[str, str],
+    label: str,
+    split: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Rank the candidates (ref -> method description) of one scorecard run; store the table
     as "bakeoff" scores."""
     store = Store.open(store_path)
     scores = store.scores.read(run_id=evaluation["run_id"]).to_pylist()
+    probes = _common_probe(
+        store, evaluation["table"], evaluation["table_version"], label, list(methods), split
+    )
     rows = []
     for ref, method in methods.items():
         values = {(s["metric"], s["strength"]): s["value"] for s in scores if s["direction"] == ref}
-        direction, _, _ = store.directions.get(ref)
-        row = {"direction": ref, "method": method, "probe": _probe(direction.metrics)}
+        row = {"direction": ref, "method": method, "probe": probes[ref]}
         rows.append({**row, **scorecard_summary(values)})
     ranked = rank_candidates(rows)
     snap = store.snapshot(evaluation["table"], evaluation["table_version"])

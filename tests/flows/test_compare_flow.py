@@ -6,11 +6,13 @@ import shutil
 
 import pytest
 
+from latentops.directions import fit_direction
 from latentops.evaluation.bakeoff import rank_candidates, scorecard_summary
 from latentops.flows.compare import compare_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.evaluate import train_judge_flow
 from latentops.storage import Store
+from latentops.storage.latents import z_matrix
 
 SMALL = {"image_size": 32, "n_items": 1500}  # the trained_store fixture's dataset
 GRID = [-2.0, 0.0, 2.0]
@@ -83,10 +85,15 @@ def test_bakeoff_fits_every_method_on_one_split_ranks_and_registers_the_winner(
     )
     assert sorted(rows["version"].to_pylist()) == [1, 2, 3, 4]
     assert set(rows["latent_table_version"].to_pylist()) == {out["table_version"]}
+    snap = store.latent_table("t").read(version=out["table_version"])
+    z, y = z_matrix(snap), snap["pos_x"].to_numpy()
     for r in ranked:
         direction, _, _ = store.directions.get(r["direction"])
         assert direction.params["holdout"] == 0.2 and direction.params["seed"] == 0
         assert r["effect"] is not None and r["linearity"] is not None
+        # one probe for all: the vector's held-out R² on the same rows, even for classifiers
+        measured = fit_direction(z, y, "manual", vector=direction.vector.tolist(), holdout=0.2)
+        assert r["probe"] == pytest.approx(measured.metrics["r2"])
     # the winner: pos_x@1, its candidate version as parent and the table as the reason
     winner, lineage, _ = store.directions.get(out["registered"])
     assert out["registered"] == "pos_x@1" and lineage.parent == ranked[0]["direction"]
