@@ -1,5 +1,5 @@
 """CLI commands that make directions explain themselves: a method bake-off (``compare``) and
-suggested names for unsupervised directions (``name``)."""
+suggested names for unsupervised directions (``name``) and closed-loop disentangling."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ from latentops.cli._edit import STRENGTHS_HELP, SeedOpt, parse_grid
 
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+def _worst(off_target: dict[str, float]) -> str:
+    if not off_target:
+        return "—"
+    attr = max(off_target, key=off_target.__getitem__)
+    return f"{attr} {off_target[attr]:.3f}"
 
 
 def compare(
@@ -171,7 +178,59 @@ def suggested_name(audit: dict | None) -> str:
     return f"{names['label']} (ρ {rho:+.2f})"
 
 
+def disentangle(
+    name: str = typer.Argument(..., help="Direction NAME (its latest version) or NAME@V."),
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge NAME or NAME@VERSION."),
+    strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
+    sample: int = typer.Option(256, "--sample", help="Items both scorecards judge."),
+    seed: int = SeedOpt,
+    device: str = DeviceOpt,
+    store: str | None = StoreOpt,
+) -> None:
+    """Remove a direction's worst judged leaks: NAME@next orthogonal to them, kept if better.
+
+    Scores NAME, orthogonalises it against the directions of the attributes its edits change
+    most (the scorecard's leak.<attr>), scores the result the same way, and keeps the one
+    with the larger target-minus-leak change (both stay in the catalog, parent and reason).
+
+    Example: latentops directions disentangle heart --judge dsprites-judge
+    """
+    from latentops.tasks._common import check_evaluation
+
+    opened = check_exists(store, directions=[name], judges=[judge])
+    _, lineage, pinned = opened.directions.get(name)
+    snap = opened.snapshot(lineage.latent_table)
+    check_evaluation(opened, snap.card, judge, [str(pinned)], None)  # one line on bad input
+    grid = parse_grid(strengths, "--strengths")
+    quiet_prefect()
+    from latentops.flows.disentangle import disentangle_flow
+
+    with console.status(f"disentangling {pinned}…"):
+        out = disentangle_flow(
+            str(pinned),
+            judge,
+            store=str(opened.root),
+            strengths=grid,
+            sample=sample,
+            seed=seed,
+            device=device,
+        )
+    rows = [
+        {
+            "direction": ref,
+            "judged effect": _fmt(v["effect"]),
+            "worst off-target": _worst(v["off_target"]),
+            "selectivity": _fmt(v["selectivity"]),
+            "kept": "yes" if ref == out["kept"] else "",
+        }
+        for ref, v in out["verdicts"].items()
+    ]
+    show_table(pa.Table.from_pylist(rows), title=f"disentangling {pinned}")
+    console.print(f"latest: {out['latest']}", markup=False)
+
+
 def register(directions_app: typer.Typer) -> None:
-    """Add the bake-off and naming commands to the ``directions`` group."""
+    """Add the bake-off, naming and disentangling commands to the ``directions`` group."""
+    directions_app.command("disentangle")(disentangle)
     directions_app.command("compare")(compare)
     directions_app.command("name")(name_directions)

@@ -354,6 +354,7 @@ def finish_scorecard(
         put("target.delta", s, delta[i].mean())
         for a, name in enumerate(off["attributes"]):
             put(f"off_target.{name}", s, off["matrix"][a, i])
+            put(f"leak.{name}", s, off["shift"][a, i])
         if off["attributes"]:
             put("off_target.max", s, off["matrix"][:, i].max())
         put("preservation.pixel_mse", s, sums["pix"][i] / n)
@@ -414,6 +415,8 @@ ESTIMATORS = {
     "target.delta": "mean change of the judge response vs the unedited decode",
     "off_target": "mean |change of expected class index| vs the unedited decode",
     "off_target.max": "max over non-target attributes of off_target",
+    "leak": "|mean change of expected class index| vs the unedited decode (the systematic "
+    "part of off_target)",
     "preservation.pixel_mse": "mean squared pixel change vs the unedited decode",
     "preservation.latent_on_axis": "re-encoded edit minus re-encoded unedited decode, on v",
     "preservation.latent_off_axis": "norm of re-encoded edit change orthogonal to v",

@@ -138,3 +138,23 @@ def test_name_refuses_a_method_that_does_not_apply_and_registers_nothing(root, c
     assert out.returncode == 1 and "does not apply" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert table_versions(root) == before
+
+
+def test_disentangle_refuses_what_the_judge_cannot_see_and_registers_nothing(
+    root, cli, table_versions
+):
+    from latentops.flows.directions import fit_directions_flow
+
+    spec = {"name": "turn", "method": "ridge", "label": "orientation"}
+    assert fit_directions_flow("t", [spec], store=str(root)) == ["turn@1"]
+    before = table_versions(root)
+    for args, message in (
+        (["turn", "-j", "judge"], "does not predict orientation"),
+        (["nosuch", "-j", "judge"], "nosuch"),
+        (["turn", "-j", "nojudge"], "nojudge"),
+    ):
+        out = cli("directions", "disentangle", *args, "--store", str(root))
+        assert out.returncode == 1, out.stdout + out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    assert table_versions(root) == before

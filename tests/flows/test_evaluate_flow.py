@@ -394,3 +394,40 @@ def test_top_pca_component_is_named_by_its_judged_traversal(judged, tmp_path, cl
     assert sql == [{"label": top["label"]}]
     listed = cli("directions", "list", "--store", root, env={**cli_env, "COLUMNS": "400"})
     assert f"{top['label']} (ρ" in listed.stdout
+
+
+def test_disentangle_removes_a_planted_leak_and_keeps_the_effect(judged, tmp_path):
+    import shutil
+
+    from latentops.directions import fit_direction
+    from latentops.flows.disentangle import disentangle_flow
+    from latentops.tasks.disentangle import judged as verdict
+
+    root = str(tmp_path / "store")
+    shutil.copytree(judged[0].root, root)
+    store = Store.open(root)
+    snap = store.latent_table("bv").read()
+    z = z_matrix(snap)
+    posx, _, _ = store.directions.get("posx@1")
+    posy = fit_direction(z, snap["pos_y"].to_numpy(), "ridge")
+    # "leaky" edits pos_x AND pos_y by construction: half its weight is the pos_y pattern
+    leaky = posx.vector + posy.vector
+    spec = {
+        "name": "leaky",
+        "method": "manual",
+        "label": "pos_x",
+        "params": {"vector": leaky.tolist()},
+    }
+    assert fit_directions_flow("bv", [spec], store=root) == ["leaky@1"]
+    out = disentangle_flow("leaky", "judge@1", store=root, strengths=[-2, -1, 0, 1, 2], sample=128)
+    assert out["parent"] == "leaky@1" and out["child"] == "leaky@2"
+    child, lineage, _ = store.directions.get("leaky@2")
+    assert lineage.parent == "leaky@1" and child.operation == "project"
+    assert "pos_y" in child.audit["disentangle"]["removed"], child.audit["disentangle"]
+    before = verdict(store, out["runs"]["leaky@1"], "leaky@1", "judge@1")
+    after = verdict(store, out["runs"]["leaky@2"], "leaky@2", "judge@1")
+    print(f"\nleaky@1 {before}\nleaky@2 {after}")
+    # the judged (systematic) change of pos_y halves at least, the pos_x effect keeps >= 80 %
+    assert after["off_target"]["pos_y"] <= 0.5 * before["off_target"]["pos_y"]
+    assert after["effect"] >= 0.8 * before["effect"] > 0
+    assert out["kept"] == "leaky@2" and out["latest"] == "leaky@2"
