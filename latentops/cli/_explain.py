@@ -96,6 +96,7 @@ def compare(
             "held-out probe": _fmt(r["probe"]),
             "judged effect": _fmt(r["effect"]),
             "off-target": _fmt(r["off_target"]),
+            "leak": _fmt(r["leak"]),
             "linearity": _fmt(r["linearity"]),
             "calibration": _fmt(r["calibration"]),
         }

@@ -5,9 +5,11 @@ scorecard run, so its columns compare like with like:
 - probe: each vector's held-out AUC (binary label) or R² (continuous) on one split and rule;
 - effect: judged change of the target between the extreme strengths (scorecard target.mean);
 - off_target: the largest judged change of any other attribute at any strength (off_target.max);
+- leak: the largest systematic change of another attribute (leak.<attr>, |mean change|); it is
+  what the rank uses, as off_target also counts judge noise on blurred decodes;
 - linearity: R² of the line through the mean response (linearity.r2);
 - calibration: the strength reaching the requested change (calibration.strength), when reached.
-The rank is the mean of the candidate's ranks on effect, off-target, linearity and probe
+The rank is the mean of the candidate's ranks on effect, leak, linearity and probe
 (unitless, so a probability effect and a class-index leak can be weighed together), ties
 broken by the larger effect. Calibration is shown, not ranked: it is often unreachable.
 """
@@ -23,16 +25,17 @@ import scipy.stats
 from latentops.errors import InvalidInputError
 
 # (column, larger is better) of the criteria the rank averages over
-CRITERIA = (("effect", True), ("off_target", False), ("linearity", True), ("probe", True))
+CRITERIA = (("effect", True), ("leak", False), ("linearity", True), ("probe", True))
 # How each stored column of the table is computed (scores rows of kind "bakeoff")
 ESTIMATORS = {
     "rank": "position by mean_rank among the bake-off's candidates, ties by the larger effect",
-    "mean_rank": "mean over effect (desc), off_target (asc), linearity (desc), probe (desc) "
+    "mean_rank": "mean over effect (desc), leak (asc), linearity (desc), probe (desc) "
     "of the candidate's rank among the bake-off's candidates",
     "probe": "held-out AUC (binary label) or R2 (continuous) of the vector measured as a "
     "manual direction on the bake-off's split",
     "effect": "target.mean at the largest minus at the smallest strength",
     "off_target": "max of off_target.max over strengths",
+    "leak": "max of leak.<attribute> over attributes and strengths",
     "linearity": "linearity.r2 of the scorecard",
     "calibration": "calibration.strength of the scorecard",
 }
@@ -50,9 +53,11 @@ def scorecard_summary(values: Values) -> dict[str, float | None]:
         )
     lo, hi = min(mean), max(mean)
     off = [v for (m, s), v in values.items() if m == "off_target.max"]
+    leak = [v for (m, s), v in values.items() if m.startswith("leak.")]
     return {
         "effect": float(mean[hi] - mean[lo]),
         "off_target": max(off) if off else None,
+        "leak": max(leak) if leak else None,
         "linearity": values.get(("linearity.r2", None)),
         "calibration": values.get(("calibration.strength", None)),
     }

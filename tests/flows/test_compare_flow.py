@@ -39,9 +39,9 @@ def root(judged_store, tmp_path):
 
 def test_rank_is_the_mean_rank_over_criteria_with_unmeasured_last():
     rows = [
-        {"direction": "a", "effect": 5.0, "off_target": 0.1, "linearity": 0.9, "probe": 0.8},
-        {"direction": "b", "effect": 6.0, "off_target": 0.5, "linearity": 0.8, "probe": 0.9},
-        {"direction": "c", "effect": 1.0, "off_target": None, "linearity": 0.1, "probe": 0.1},
+        {"direction": "a", "effect": 5.0, "leak": 0.1, "linearity": 0.9, "probe": 0.8},
+        {"direction": "b", "effect": 6.0, "leak": 0.5, "linearity": 0.8, "probe": 0.9},
+        {"direction": "c", "effect": 1.0, "leak": None, "linearity": 0.1, "probe": 0.1},
     ]
     ranked = rank_candidates(rows)
     # a: ranks 2,1,1,2 -> 1.5; b: 1,2,2,1 -> 1.5 (tie, b has the larger effect); c: 3,3,3,3
@@ -56,10 +56,19 @@ def test_rank_is_the_mean_rank_over_criteria_with_unmeasured_last():
             ("target.mean", 2.0): 9.0,
             ("off_target.max", -2.0): 0.4,
             ("off_target.max", 2.0): 0.2,
+            ("leak.shape", -2.0): 0.1,
+            ("leak.shape", 2.0): 0.3,
+            ("leak.scale", 2.0): 0.2,
             ("linearity.r2", None): 0.95,
         }
     )
-    assert summary == {"effect": 6.0, "off_target": 0.4, "linearity": 0.95, "calibration": None}
+    assert summary == {
+        "effect": 6.0,
+        "off_target": 0.4,
+        "leak": 0.3,
+        "linearity": 0.95,
+        "calibration": None,
+    }
 
 
 def test_bakeoff_fits_every_method_on_one_split_ranks_and_registers_the_winner(
@@ -90,7 +99,7 @@ def test_bakeoff_fits_every_method_on_one_split_ranks_and_registers_the_winner(
     for r in ranked:
         direction, _, _ = store.directions.get(r["direction"])
         assert direction.params["holdout"] == 0.2 and direction.params["seed"] == 0
-        assert r["effect"] is not None and r["linearity"] is not None
+        assert None not in (r["effect"], r["linearity"], r["leak"])
         # one probe for all: the vector's held-out R² on the same rows, even for classifiers
         measured = fit_direction(z, y, "manual", vector=direction.vector.tolist(), holdout=0.2)
         assert r["probe"] == pytest.approx(measured.metrics["r2"])
