@@ -14,6 +14,7 @@ from latentops import __version__
 from latentops.cli import (
     _catalog,
     _edit,
+    _explain,
     _judges,
     _models,
     _pipeline,
@@ -47,6 +48,7 @@ _query.register(app)
 _serve.register(app)
 _report.register(app)
 _store.register(app)
+_explain.register(_catalog.directions_app)
 app.add_typer(_catalog.directions_app, name="directions")
 app.add_typer(_models.models_app, name="models")
 

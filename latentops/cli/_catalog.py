@@ -109,15 +109,17 @@ def held_out_score(metrics: dict[str, float]) -> str:
     return "—"
 
 
-def probe_columns(metrics: dict[str, float]) -> dict[str, str]:
-    """The linear and k-NN probe scores side by side, and any warning they call for."""
+def probe_columns(metrics: dict[str, float], audit: dict | None = None) -> dict[str, str]:
+    """The linear and k-NN probe scores side by side, and any warning they (or the fit's
+    audit: near-duplicates, biased labels) call for."""
     from latentops.directions import probe_flags, probe_scores
+    from latentops.directions.audit import audit_flags
 
     linear, knn = probe_scores(metrics)
     return {
         "linear probe": "—" if linear is None else f"{linear:.3f}",
         "kNN probe": "—" if knn is None else f"{knn:.3f}",
-        "note": "; ".join(probe_flags(metrics)) or "—",
+        "note": "; ".join(probe_flags(metrics) + audit_flags(audit or {})) or "—",
     }
 
 
@@ -145,7 +147,7 @@ def show_directions(refs: list[str], store: Path | str | None) -> None:
                 "method": d.method,
                 "label": d.label or "—",
                 "held-out": held_out_score(d.metrics),
-                **probe_columns(d.metrics),
+                **probe_columns(d.metrics, d.audit),
             }
         )
     title = (
@@ -182,21 +184,24 @@ def directions_fit_all(
 
 @directions_app.command("list")
 def directions_list(store: str | None = StoreOpt) -> None:
-    """List direction versions with their held-out score.
+    """List direction versions with their held-out score, warnings and suggested names.
 
     Example: latentops directions list
     """
+    from latentops.cli._explain import suggested_name
     from latentops.storage import Store
 
     rows = []
-    for row in Store.open(store, create=False).directions.list().to_pylist():
+    for row in Store.open(store, create=False).directions.list(cards=True).to_pylist():
+        audit = json.loads(row["card_json"]).get("audit")
         rows.append(
             {
                 "direction": f"{row['name']}@{row['version']}",
                 "method": row["method"],
                 "label": row["label"],
                 "held-out": held_out_score(json.loads(row["metrics_json"])),
-                **probe_columns(json.loads(row["metrics_json"])),
+                **probe_columns(json.loads(row["metrics_json"]), audit),
+                "suggested name": suggested_name(audit),
                 "table": f"{row['latent_table']}@{row['latent_table_version']}",
                 "created": row["created_at"],
             }

@@ -71,6 +71,19 @@ def _clean_metrics(metrics: dict[str, Any]) -> dict[str, float | int]:
     return out
 
 
+def _json_dict(value: Any, what: str) -> dict[str, Any]:
+    """A detached JSON round trip of a dict field (checks JSON-ability on the way)."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{what} must be JSON-serialisable ({exc}); convert arrays with .tolist() and "
+            "numpy scalars with .item()"
+        ) from exc
+
+
 @dataclass(frozen=True, eq=False)
 class Direction:
     """A unit direction in latent space and everything needed to trust and reuse it.
@@ -101,6 +114,9 @@ class Direction:
     form: str | None = None
     std: float | None = None
     filter: np.ndarray | None = None  # (d,) unit filter a pattern was computed from
+    # what the fit found about itself (directions/audit.py): similar directions, label bias,
+    # suggested names of an unsupervised component; JSON, never used to edit
+    audit: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vector", _as_vector(self.vector))
@@ -140,17 +156,9 @@ class Direction:
             object.__setattr__(self, "std", float(std))
         if self.label is not None and not isinstance(self.label, str):
             raise InvalidInputError(f"label={self.label!r} must be a string or None")
-        if not isinstance(self.params, dict):
-            raise InvalidInputError(f"params must be a dict, got {type(self.params).__name__}")
-        try:
-            # a round trip both checks JSON-ability and detaches the dict from the caller's
-            params = json.loads(json.dumps(self.params, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"params must be JSON-serialisable ({exc}); convert arrays with .tolist() and "
-                "numpy scalars with .item()"
-            ) from exc
+        params = _json_dict(self.params, "params")
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "audit", _json_dict(self.audit, "audit"))
         object.__setattr__(self, "metrics", _clean_metrics(dict(self.metrics)))
         if self.component is not None:
             object.__setattr__(self, "component", int(self.component))
@@ -203,6 +211,7 @@ class Direction:
             "d": self.d,
             "params": json.loads(json.dumps(self.params)),
             "metrics": dict(self.metrics),
+            "audit": json.loads(json.dumps(self.audit)),
         }
 
     @classmethod
@@ -243,6 +252,7 @@ class Direction:
             form=card.get("form"),
             std=card.get("std"),
             filter=card.get("filter"),
+            audit=card.get("audit") or {},
         )
 
     def __repr__(self) -> str:

@@ -75,7 +75,9 @@ def off_target_matrix(
     pred_after: Mapping[str, ArrayLike],
     target: str,
 ) -> dict[str, object]:
-    """Mean |after - before| of every non-target attribute at each strength (A, S)."""
+    """Mean |after - before| of every non-target attribute at each strength (A, S), and the
+    systematic part |mean(after - before)| (``shift``, (A, S)): judge noise on blurred
+    decodes raises the first but averages out of the second."""
     if target not in pred_before or target not in pred_after:
         raise NotFoundError(
             f"target attribute {target!r} is missing from the predictions (before: "
@@ -88,6 +90,7 @@ def off_target_matrix(
             f"{sorted(pred_after)}; score the same attributes before and after the edit"
         )
     change: dict[str, np.ndarray] = {}
+    shift: dict[str, np.ndarray] = {}
     n_strengths = None
     for name in sorted(pred_before):
         before = as_float(pred_before[name], f"pred_before[{name!r}]")
@@ -104,11 +107,13 @@ def off_target_matrix(
             )
         n_strengths = after.shape[0]
         change[name] = np.abs(after - before[None, :]).mean(axis=1)  # (S,)
+        shift[name] = np.abs((after - before[None, :]).mean(axis=1))  # (S,)
     others = [name for name in change if name != target]
     matrix = np.stack([change[n] for n in others]) if others else np.zeros((0, n_strengths))
     return {
         "attributes": others,
         "matrix": matrix,  # (A, S)
+        "shift": np.stack([shift[n] for n in others]) if others else np.zeros((0, n_strengths)),
         "target_change": change[target],  # (S,)
         "per_attribute": {n: float(change[n].mean()) for n in others},
         "max_off_target": float(matrix.max()) if others else 0.0,

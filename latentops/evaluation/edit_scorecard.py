@@ -362,6 +362,7 @@ def finish_scorecard(
         put("target.delta", s, delta[i].mean())
         for a, name in enumerate(names):
             put(f"off_target.{name}", s, off["matrix"][a, i])
+            put(f"leak.{name}", s, off["shift"][a, i])
         if names:
             put("off_target.max", s, off["matrix"][:, i].max())
             if classes is not None:
@@ -428,6 +429,8 @@ ESTIMATORS = {
     "off_target.max": "max over non-target attributes of off_target",
     "off_target_share.max": "max over non-target attributes of off_target / (classes - 1), "
     "the change as a share of the attribute's range; params name the attribute",
+    "leak": "|mean change of expected class index| vs the unedited decode (the systematic "
+    "part of off_target)",
     "preservation.pixel_mse": "mean squared pixel change vs the unedited decode",
     "preservation.latent_on_axis": "re-encoded edit minus re-encoded unedited decode, on v",
     "preservation.latent_off_axis": "norm of re-encoded edit change orthogonal to v",

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from latentops.directions import probe_flags, probe_scores
+from latentops.directions.audit import audit_flags
+from latentops.evaluation.verdict import verdict
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import headline, short, tiles
@@ -27,12 +29,15 @@ STRENGTH_AXIS = {
 
 
 def catalog_table(data: ReportData) -> Table:
-    """One row per direction: method, label, held-out score, linear and k-NN probes beside each
-    other (a curved code shows as a gap), any warning, and what it was fitted on."""
+    """One row per direction (every one): method, label, held-out score, linear and k-NN probes
+    beside each other (a curved code shows as a gap), any warning, its verdict, suggested name
+    (unsupervised) and what it was fitted on."""
     rows = []
     for d in data.directions:
         label, value = headline(d["metrics"])
         linear, knn = probe_scores(d["metrics"])
+        scored = (data.edit_scores or {}).get(d["ref"])
+        names = d.get("audit", {}).get("names") or {}
         rows.append(
             (
                 d["ref"],
@@ -42,7 +47,9 @@ def catalog_table(data: ReportData) -> Table:
                 value,
                 "—" if linear is None else fmt(linear),
                 "—" if knn is None else fmt(knn),
-                "; ".join(probe_flags(d["metrics"])) or "—",
+                "; ".join(probe_flags(d["metrics"]) + audit_flags(d.get("audit", {}))) or "—",
+                verdict(scored) if scored else "not scored",
+                names.get("evidence", "—"),
                 f"{d['latent_table']}@{d['latent_table_version']}",
             )
         )
@@ -56,6 +63,8 @@ def catalog_table(data: ReportData) -> Table:
             "linear probe",
             "kNN probe",
             "note",
+            "verdict",
+            "suggested name",
             "fitted on",
         ),
         tuple(rows),
@@ -114,7 +123,31 @@ def _curves(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], l
     return curves
 
 
-def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
+MIN_SPAN = 1.0  # a dose-response axis spans at least one class step (or the whole probability)
+
+
+def attribute_scales(
+    scores: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, tuple[float, float]]:
+    """One y range per judged target attribute over every direction's curves, at least
+    MIN_SPAN wide: a 0.01 change never fills the axis, and directions compare at a glance."""
+    spans: dict[str, list[float]] = {}
+    for rows in scores.values():
+        if not rows:
+            continue
+        values = [v for _, vs in _curves(rows).values() for v in vs]
+        spans.setdefault(rows[0]["target"] or "target", []).extend(values)
+    out = {}
+    for attr, values in spans.items():
+        lo, hi = min([0.0, *values]), max([0.0, *values])
+        pad = max(MIN_SPAN - (hi - lo), 0.0) / 2 + 0.05 * (hi - lo)
+        out[attr] = (lo - pad, hi + pad)
+    return out
+
+
+def _scorecard(
+    ref: str, rows: Sequence[Mapping[str, Any]], ylim: tuple[float, float] | None = None
+) -> list[Block]:
     """Dose-response plot, per-strength and summary tables of one direction's latest run."""
     first = rows[0]
     target = first["target"] or "target"
@@ -127,12 +160,14 @@ def _scorecard(ref: str, rows: Sequence[Mapping[str, Any]]) -> list[Block]:
             f"{TARGET} ({target})",
             title=f"dose-response of {ref}",
             xlabel=STRENGTH_AXIS[first.get("strength_unit") or "raw"],
+            ylim=ylim,
         )
         blocks.append(
             Figure(
                 png,
                 f"dose-response {ref}",
-                "target (bold) and off-target attributes judged on decoded edits vs strength",
+                "target (bold) and off-target attributes judged on decoded edits vs strength; "
+                f"one y scale for every direction judged on {target}",
             )
         )
     per = [
@@ -205,11 +240,24 @@ def directions_section(data: ReportData, model: Autoencoder | None, opts: Report
             ),
         )
     blocks: list[Block] = [catalog_table(data)]
-    for d in data.directions:
-        inner: list[Block] = [_strip(data, d, model, opts)]
+    scales = attribute_scales(data.edit_scores or {})
+    later = [d["ref"] for d in data.directions[opts.max_directions :]]
+    if later:
+        blocks.append(
+            Note(
+                f"all {len(data.directions)} directions have a group below; edit strips are "
+                f"drawn for the first {opts.max_directions} only (report option "
+                f"max_directions), not for {', '.join(later)}",
+            )
+        )
+    for i, d in enumerate(data.directions):
+        if i < opts.max_directions:
+            inner: list[Block] = [_strip(data, d, model, opts)]
+        else:
+            inner = [Note(f"edit strip: not drawn (beyond max_directions={opts.max_directions})")]
         scored = (data.edit_scores or {}).get(d["ref"])
         if scored:
-            inner += _scorecard(d["ref"], scored)
+            inner += _scorecard(d["ref"], scored, scales.get(scored[0]["target"] or "target"))
         else:
             inner.append(
                 Note(
@@ -219,7 +267,8 @@ def directions_section(data: ReportData, model: Autoencoder | None, opts: Report
             )
         label, value = headline(d["metrics"])
         head = f"{d['ref']} · {d['method']}" + (f" · {d['label']}" if d["label"] else "")
-        blocks.append(Group(f"{head} · {label} {fmt(value)}", tuple(inner), key=d["ref"]))
+        badge = f" · [{verdict(scored)}]" if scored else ""
+        blocks.append(Group(f"{head} · {label} {fmt(value)}{badge}", tuple(inner), key=d["ref"]))
     return Section("directions", title, tuple(blocks))
 
 

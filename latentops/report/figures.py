@@ -85,8 +85,10 @@ def dose_response_plot(
     *,
     title: str = "",
     xlabel: str = "edit strength",
+    ylim: tuple[float, float] | None = None,
 ) -> bytes:
-    """Metric value vs edit strength: the ``target`` curve bold, off-target curves thin."""
+    """Metric value vs edit strength: the ``target`` curve bold, off-target curves thin;
+    ``ylim`` fixes the value axis (one scale for every direction judged on one attribute)."""
     if target not in curves:
         raise InvalidInputError(f"target curve {target!r} is not among {sorted(curves)}")
     fig = MplFigure(figsize=(4.6, 2.9))
@@ -100,6 +102,8 @@ def dose_response_plot(
             ax.plot(s, v, marker=".", ms=3, lw=1.0, ls="--", label=name)
     ax.set_xlabel(xlabel, fontsize=FONT)
     ax.set_ylabel("judged change vs unedited", fontsize=FONT)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.tick_params(labelsize=FONT)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT - 1, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))

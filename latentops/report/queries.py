@@ -123,14 +123,15 @@ def sample_items(store: Store, table: str, n: int) -> tuple[np.ndarray, np.ndarr
     return rows["item_id"].to_numpy(), _vectors(rows["z"])
 
 
-def directions(store: Store, model: str, limit: int) -> list[dict[str, Any]]:
-    """Latest version of each direction fitted in ``model``'s space, with its vector and metrics."""
+def directions(store: Store, model: str) -> list[dict[str, Any]]:
+    """Latest version of every direction fitted in ``model``'s space (all of them: the report
+    lists each), with its vector, metrics and audit (suggested names, near-duplicates)."""
     rows = store.sql(
         "SELECT name || '@' || version AS ref, name, version, method, kind, label, operation, "
         "space, metrics_json, card_json, latent_table, latent_table_version, created_at, vector "
         "FROM directions WHERE model = ? "
-        "QUALIFY version = max(version) OVER (PARTITION BY name) ORDER BY name LIMIT ?",
-        [model, limit],
+        "QUALIFY version = max(version) OVER (PARTITION BY name) ORDER BY name",
+        [model],
     )
     out = rows.drop_columns(["vector", "metrics_json", "card_json"]).to_pylist()
     vectors = _vectors(rows["vector"])
@@ -142,6 +143,7 @@ def directions(store: Store, model: str, limit: int) -> list[dict[str, Any]]:
         row["vector"] = v
         # strengths are in std units when the card has the data's spread along the vector
         row["std"] = json.loads(card or "{}").get("std")
+        row["audit"] = json.loads(card or "{}").get("audit") or {}
     return out
 
 
@@ -269,12 +271,14 @@ def gather(
     tables = existing_tables(store)
     data = ReportData(store=str(store.root), model=card, table=table, tables=tables)
     if "directions" in tables:
-        data.directions = directions(store, card["ref"], opts.max_directions)
+        data.directions = directions(store, card["ref"])
         refs = [d["ref"] for d in data.directions]
         data.cosine = direction_cosines(store, refs) if refs else None
     if "edits" in tables:
         data.edits_summary = edits_summary(store, card["ref"])
-        data.edit_strips = edit_strips(store, [d["ref"] for d in data.directions], opts.n_items)
+        # thumbnails (the costly part) for the first max_directions; every one gets a group
+        strip_refs = [d["ref"] for d in data.directions[: opts.max_directions]]
+        data.edit_strips = edit_strips(store, strip_refs, opts.n_items)
     if "scores" in tables:
         data.edit_scores = edit_scores(store, card["ref"], [d["ref"] for d in data.directions])
     if table is None:

@@ -191,11 +191,13 @@ class DirectionCatalog:
             raise InvalidInputError(f"directions {pinned} repeat one version; list each once")
         return pinned
 
-    def list(self) -> pa.Table:
-        """Every registered direction version (empty when none), vectors left out."""
+    def list(self, *, cards: bool = False) -> pa.Table:
+        """Every registered direction version (empty when none), vectors (and cards unless
+        ``cards``) left out."""
+        left_out = ("vector",) if cards else ("vector", "card_json")
         if not _delta.exists(self.uri):
-            return SCHEMA.empty_table()
-        cols = [n for n in SCHEMA.names if n not in ("vector", "card_json")]
+            return pa.schema([f for f in SCHEMA if f.name not in left_out]).empty_table()
+        cols = [n for n in SCHEMA.names if n not in left_out]
         table = _delta.arrow_dataset(_delta.open_table(self.uri)).to_table(columns=cols)
         return table.sort_by([("name", "ascending"), ("version", "ascending")])
 

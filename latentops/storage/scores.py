@@ -5,7 +5,8 @@ A metric name alone never identifies a computation: every row also carries the j
 version and the remaining settings as JSON, and ``protocol_id``, a hash of all of them.
 Rows with equal (metric, protocol_id) were computed the same way and may be compared.
 Edit scorecards have kind "edit"; model-level disentanglement metrics have kind
-"disentanglement" and no direction or strength.
+"disentanglement" and no direction or strength; a method bake-off's ranking (one row per
+candidate direction, ``latentops directions compare``) has kind "bakeoff".
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from latentops import __version__
 from latentops.errors import InvalidInputError
 from latentops.storage import _delta
 
-KINDS = ("edit", "disentanglement")
+KINDS = ("edit", "disentanglement", "bakeoff")
 
 SCHEMA = pa.schema(
     [

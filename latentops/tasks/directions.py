@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from latentops.directions import (
@@ -17,6 +18,7 @@ from latentops.directions import (
     parse_label,
     sefa_directions,
 )
+from latentops.directions.audit import audit_flags, label_bias, similar_directions
 from latentops.errors import InvalidInputError
 from latentops.models import require
 from latentops.storage import DirectionLineage, Store
@@ -46,14 +48,17 @@ def _register(
     card: dict,
     label_spec: dict[str, Any] | None,
     parent: str | None = None,
+    bias: dict[str, float] | None = None,
 ) -> str:
     others = store.directions.latest(card["model"])
     others = {k: v for k, v in others.items() if k.partition("@")[0] != name and v.d == direction.d}
-    if others:
-        cosines = {f"cos/{k}": v for k, v in entanglement(direction, others).items()}
-        direction = Direction.from_card(
-            {**direction.to_card(), "metrics": {**direction.metrics, **cosines}}, direction.vector
-        )
+    audit = {**direction.audit, "similar": similar_directions(direction, others)}
+    if bias is not None:
+        audit["label_bias"] = bias
+    cosines = {f"cos/{k}": v for k, v in entanglement(direction, others).items()} if others else {}
+    direction = replace(direction, metrics={**direction.metrics, **cosines}, audit=audit)
+    for flag in audit_flags(audit):
+        get_run_logger().warning("%s: %s", name, flag)
     lineage = DirectionLineage(
         space=card.get("space", "mu"),
         latent_table=table,
@@ -104,12 +109,16 @@ def fit_and_register(
             for d in found
         ]
     if label is None:
-        raise InvalidInputError(
-            f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
-        )
+        if method != "manual":
+            raise InvalidInputError(
+                f"method {method!r} is supervised: pass --label, e.g. --label shape==2"
+            )
+        direction = fit_direction(z, None, method=method, **params)  # an axis or vector as is
+        return [_register(store, name, direction, table, version, card, None, parent)]
     y, spec = parse_label(label, columns)
     direction = fit_direction(z, y, method=method, label=label, **params)
-    return [_register(store, name, direction, table, version, card, spec, parent)]
+    bias = label_bias(y, columns, exclude=spec["column"])
+    return [_register(store, name, direction, table, version, card, spec, parent, bias)]
 
 
 def label_specs(columns: dict[str, np.ndarray], max_classes: int = 4) -> list[tuple[str, str]]:

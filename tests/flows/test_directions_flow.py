@@ -122,3 +122,21 @@ def test_unknown_table_version_is_refused(encoded):
             store=str(store.root),
             table_version=42,
         )
+
+
+def test_fit_audits_near_duplicates_and_label_bias(encoded, cli, cli_env):
+    store, _ = encoded
+    root = str(store.root)
+    fit_directions_flow("t", [{"name": "a", "method": "ridge", "label": "pos_x"}], store=root)
+    (ref,) = fit_directions_flow(
+        "t", [{"name": "b", "method": "ridge", "label": "pos_x", "params": {}}], store=root
+    )
+    b, _, _ = store.directions.get(ref)
+    (top,) = [s for s in b.audit["similar"] if s["ref"] == "a@1"]
+    assert top["cos"] == pytest.approx(1.0, abs=1e-4)  # the same fit under another name
+    # dSprites factors are drawn independently: pos_x labels barely track the others
+    assert set(b.audit["label_bias"]) == {"shape", "scale", "orientation", "pos_y"}
+    assert max(b.audit["label_bias"].values()) < 0.2
+    out = cli("directions", "list", "--store", root, env={**cli_env, "COLUMNS": "400"})
+    assert out.returncode == 0, out.stderr
+    assert "near-duplicate of a@1" in out.stdout

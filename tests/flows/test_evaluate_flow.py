@@ -383,3 +383,69 @@ def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
     second = reevaluate_flow(spec, store=root)
     assert second["evaluated"] == {} and second["skipped"] == first["skipped"]
     assert ScoresTable(store.table_uri("scores")).read().num_rows == before
+
+
+def test_top_pca_component_is_named_by_its_judged_traversal(judged, tmp_path, cli, cli_env):
+    import shutil
+
+    from latentops.flows.naming import name_flow
+
+    root = str(tmp_path / "store")
+    shutil.copytree(judged[0].root, root)  # a private copy: other tests see no new versions
+    out = name_flow("bv", "judge@1", method="pca", n_components=3, prefix="pc3", store=root)
+    store = Store.open(root)
+    assert sorted(out) == ["pc3-pca0@2", "pc3-pca1@2", "pc3-pca2@2"]
+    for ref, names in out.items():
+        direction, lineage, _ = store.directions.get(ref)
+        assert lineage.parent == ref.replace("@2", "@1")  # the traversed, unnamed version
+        assert direction.audit["names"] == names and names["judge"] == "judge@1"
+        print(f"\n{ref}: {names['evidence']}")
+    top = out["pc3-pca0@2"]
+    # position carries most of a dSprites VAE's latent variance: its top component moves it
+    assert top["label"] in ("pos_x", "pos_y")
+    assert abs(top["attributes"][top["label"]]["spearman"]) >= 0.9
+    assert "shape" not in top["moves"]
+    sql = store.sql(
+        "SELECT json_extract_string(card_json, '$.audit.names.label') AS label FROM directions "
+        "WHERE name = 'pc3-pca0' AND version = 2"
+    ).to_pylist()
+    assert sql == [{"label": top["label"]}]
+    listed = cli("directions", "list", "--store", root, env={**cli_env, "COLUMNS": "400"})
+    assert f"{top['label']} (ρ" in listed.stdout
+
+
+def test_disentangle_removes_a_planted_leak_and_keeps_the_effect(judged, tmp_path):
+    import shutil
+
+    from latentops.directions import fit_direction
+    from latentops.flows.disentangle import disentangle_flow
+    from latentops.tasks.disentangle import judged as verdict
+
+    root = str(tmp_path / "store")
+    shutil.copytree(judged[0].root, root)
+    store = Store.open(root)
+    snap = store.latent_table("bv").read()
+    z = z_matrix(snap)
+    posx, _, _ = store.directions.get("posx@1")
+    posy = fit_direction(z, snap["pos_y"].to_numpy(), "ridge")
+    # "leaky" edits pos_x AND pos_y by construction: half its weight is the pos_y pattern
+    leaky = posx.vector + posy.vector
+    spec = {
+        "name": "leaky",
+        "method": "manual",
+        "label": "pos_x",
+        "params": {"vector": leaky.tolist()},
+    }
+    assert fit_directions_flow("bv", [spec], store=root) == ["leaky@1"]
+    out = disentangle_flow("leaky", "judge@1", store=root, strengths=[-2, -1, 0, 1, 2], sample=128)
+    assert out["parent"] == "leaky@1" and out["child"] == "leaky@2"
+    child, lineage, _ = store.directions.get("leaky@2")
+    assert lineage.parent == "leaky@1" and child.operation == "project"
+    assert "pos_y" in child.audit["disentangle"]["removed"], child.audit["disentangle"]
+    before = verdict(store, out["runs"]["leaky@1"], "leaky@1", "judge@1")
+    after = verdict(store, out["runs"]["leaky@2"], "leaky@2", "judge@1")
+    print(f"\nleaky@1 {before}\nleaky@2 {after}")
+    # the judged (systematic) change of pos_y halves at least, the pos_x effect keeps >= 80 %
+    assert after["off_target"]["pos_y"] <= 0.5 * before["off_target"]["pos_y"]
+    assert after["effect"] >= 0.8 * before["effect"] > 0
+    assert out["kept"] == "leaky@2" and out["latest"] == "leaky@2"

@@ -177,3 +177,32 @@ def test_scored_page_shows_stored_edits_scorecards_and_metrics(scored_store, sco
     assert edits["direction"]["edits"] == str(n["n"]) == str(2 * 3 * 3)
     assert edits["direction"]["thumbnails"] == str(n["p"])
     assert data.summary()["scored_directions"] == 2 and json.dumps(data.summary(), default=str)
+
+
+def test_every_direction_gets_a_group_a_verdict_and_one_scale_per_attribute(scored_store):
+    from latentops.evaluation.verdict import verdict
+    from latentops.report import ReportOptions, gather, render_report
+    from latentops.report.direction_sections import MIN_SPAN, attribute_scales
+    from latentops.tasks.report import dataset_images
+    from tests.report.conftest import OPTIONS
+
+    opts = ReportOptions.from_dict({**OPTIONS, "max_directions": 1})  # fewer than the 3 fitted
+    data = gather(scored_store, options=opts)
+    model, _ = scored_store.models.load(data.model["ref"])
+    page = parse(render_report(data, model, dataset_images(data), opts))
+    refs = sorted(
+        r["ref"]
+        for r in scored_store.sql(
+            "SELECT name || '@' || max(version) AS ref FROM directions GROUP BY name"
+        ).to_pylist()
+    )
+    # no silent cap: every direction has its catalog row and its group
+    assert sorted(r["direction"] for r in rows(page, "directions")) == refs
+    assert sorted(g for g in page.groups if g in refs) == refs
+    catalog = {r["direction"]: r["verdict"] for r in rows(page, "directions")}
+    for ref in ("heart@1", "scale@1"):
+        assert catalog[ref] == verdict(data.edit_scores[ref])
+    assert catalog["pc-pca0@1"] == "not scored"
+    scales = attribute_scales(data.edit_scores)
+    assert set(scales) == {"shape", "scale"}
+    assert all(hi - lo >= MIN_SPAN for lo, hi in scales.values())
