@@ -24,7 +24,7 @@ from latentops.cli._common import (
 from latentops.errors import InvalidInputError
 
 # Built-in datasets a command line can name; user files come in with `latentops import`.
-CLI_DATASETS = ("dsprites", "digits")
+CLI_DATASETS = ("dsprites", "digits", "reviews")
 
 
 def dataset_options(
@@ -42,14 +42,19 @@ def dataset_options(
     if dataset == "dsprites":
         if image_size is not None:
             opts["image_size"] = image_size
-        if n_items is not None:
-            opts["n_items"] = n_items
-    elif upsample is not None:
+    elif upsample is not None and dataset == "digits":
         opts["upsample"] = upsample
-    if dataset != "dsprites" and (image_size is not None or n_items is not None):
+    if dataset in ("dsprites", "reviews") and n_items is not None:
+        opts["n_items"] = n_items
+    if (dataset != "dsprites" and image_size is not None) or (
+        dataset == "digits" and n_items is not None
+    ):
         raise InvalidInputError(
-            "--image-size/--n-items apply to dsprites only; digits takes --upsample"
+            "--image-size applies to dsprites only, --n-items to dsprites and reviews; "
+            "digits takes --upsample"
         )
+    if dataset == "reviews" and upsample is not None:
+        raise InvalidInputError("--upsample applies to digits only; reviews takes --n-items")
     get_dataset(dataset, **opts)  # sizes out of range answer now, before any flow starts
     return opts
 
@@ -61,7 +66,7 @@ NItemsOpt = typer.Option(
     None,
     "--n-items",
     min=1,
-    help="dSprites: the first N items of one seeded order of the grid (a larger N extends).",
+    help="dSprites, reviews: the first N items of one seeded order (a larger N extends).",
 )
 UpsampleOpt = typer.Option(
     None, "--upsample", min=1, help="digits: integer upsampling factor of the 8x8 images."
@@ -260,6 +265,7 @@ def encode(
     Examples:
       latentops encode --model vae@1 --n-items 50000
       latentops encode --model vae@1 --runner dask --dask-workers 2
+      latentops encode --model minilm --dataset reviews --n-items 500
     """
     from latentops.data import get_dataset
     from latentops.models import check_input_shape
@@ -268,8 +274,13 @@ def encode(
 
     # Everything checkable before Prefect starts: the model, the dataset and its options.
     check_runner(runner, dask_address)
-    models = check_exists(store).models
-    card = models.card(model)  # NotFoundError naming the registered models
+    from latentops.storage import Store
+    from latentops.storage.pretrained import PRETRAINED
+
+    # a shipped pretrained model (minilm) may start a new store; any other needs an existing one
+    pretrained = model.partition("@")[0] in PRETRAINED
+    models = Store.open(store).models if pretrained else check_exists(store).models
+    card = models.resolve(model)  # shipped pretrained models (minilm) register on first use
     trained_dataset, trained = trained_on(card)
     dataset = dataset or trained_dataset
     if dataset is None:

@@ -7,6 +7,8 @@ from latentops.data.dsprites import DSprites
 from latentops.data.files import load_array_file
 from latentops.data.prefetch import prefetch
 from latentops.data.registry import get_dataset, list_datasets
+from latentops.data.reviews import Reviews
+from latentops.data.text import TextDataset, load_text_file
 
 __all__ = [
     "ArrayDataset",
@@ -18,4 +20,7 @@ __all__ = [
     "list_datasets",
     "load_array_file",
     "prefetch",
+    "Reviews",
+    "TextDataset",
+    "load_text_file",
 ]

@@ -10,12 +10,16 @@ from latentops.data.base import Dataset
 from latentops.data.digits import Digits
 from latentops.data.dsprites import DSprites
 from latentops.data.files import load_array_file
+from latentops.data.reviews import Reviews
+from latentops.data.text import load_text_file
 from latentops.errors import InvalidInputError, NotFoundError
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
     "dsprites": DSprites,
     "digits": Digits,
     "file": load_array_file,  # get_dataset("file", path="emb.parquet", vector_column="z")
+    "reviews": Reviews,  # procedural review sentences with sentiment/topic/formality factors
+    "texts": load_text_file,  # get_dataset("texts", path="my.csv", text_column="review")
 }
 
 
