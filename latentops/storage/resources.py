@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from latentops.errors import InvalidInputError, UnsupportedOperationError
+from latentops.errors import InvalidInputError
 from latentops.evaluation import AttributePredictor
 from latentops.models import (
     Autoencoder,
@@ -97,14 +97,6 @@ def load_text_decoder(
     net, _, _ = load_model(store, snap.card["model"], device)
     texts = snap.rows["text"].to_pylist()
     return RetrievalDecoder(snap.matrix("cosine"), snap.ids, texts), net
-
-
-def refuse_text(store: Store, card: dict[str, Any], what: str, fix: str) -> None:
-    """Raise when a text table meets an image-only step (``what``), naming ``fix``."""
-    if is_text(store, card):
-        raise UnsupportedOperationError(
-            f"{what} needs decoded images, but latents of {card['model']} are of texts; {fix}"
-        )
 
 
 def load_judge(store: Store, ref: str, dev: torch.device) -> tuple[AttributePredictor, dict]:
