@@ -379,14 +379,30 @@ def demo(
     full: bool = typer.Option(
         False, "--full", help="64x64 images, more items and epochs (slow on CPU)."
     ),
+    text: bool = typer.Option(
+        False,
+        "--text",
+        help="The text pipeline instead: MiniLM sentence latents of procedural reviews, edits "
+        "decoded by retrieval, judged by VADER, ground-truth topic and embedding cosine.",
+    ),
+    text_items: int = typer.Option(
+        2000, "--text-items", min=50, help="--text: review sentences to encode."
+    ),
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Run the whole pipeline on procedural dSprites and summarise what it produced.
+    """Run the whole pipeline on procedural dSprites (or, with --text, on review sentences).
 
-    Example: latentops demo --store /tmp/demo-store
+    Examples:
+      latentops demo --store /tmp/demo-store
+      latentops demo --text --store /tmp/text-store
     """
     import time
+
+    if text:
+        from latentops.cli._text_demo import run_text_demo
+
+        return run_text_demo(store, text_items, device)
 
     from latentops.storage import Store
 
