@@ -246,6 +246,20 @@ def encode(
     image_size: int = ImageSizeOpt,
     n_items: int = NItemsOpt,
     upsample: int = UpsampleOpt,
+    texts: Path = typer.Option(
+        None,
+        "--texts",
+        help="Your own texts: a CSV or Parquet file (dataset 'texts'), encoded by a text model.",
+        exists=True,
+        dir_okay=False,
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="--texts: the text column."),
+    text_labels: str = typer.Option(
+        None, "--text-labels", help="--texts: comma-separated label columns to keep."
+    ),
+    text_ids: str = typer.Option(
+        None, "--text-ids", help="--texts: column of unique integer ids (default: row numbers)."
+    ),
     chunk_size: int = typer.Option(8192, "--chunk-size", min=1, help="Items per committed chunk."),
     batch_size: str = typer.Option(
         "512",
@@ -266,6 +280,7 @@ def encode(
       latentops encode --model vae@1 --n-items 50000
       latentops encode --model vae@1 --runner dask --dask-workers 2
       latentops encode --model minilm --dataset reviews --n-items 500
+      latentops encode --model minilm --texts my_reviews.csv --text-column review
     """
     from latentops.data import get_dataset
     from latentops.models import check_input_shape
@@ -276,6 +291,15 @@ def encode(
     check_runner(runner, dask_address)
     from latentops.storage import Store
     from latentops.storage.pretrained import PRETRAINED
+
+    if texts is not None:
+        if dataset not in (None, "texts"):
+            raise typer.BadParameter("--texts is the dataset; leave out --dataset")
+        dataset = "texts"
+        labels = [c.strip() for c in text_labels.split(",")] if text_labels else None
+        text_opts = {"path": str(texts.resolve()), "text_column": text_column}
+        text_opts.update({"label_columns": labels, "id_column": text_ids})
+        get_dataset(dataset, **text_opts)  # every text checked before anything is written
 
     # a shipped pretrained model (minilm) may start a new store; any other needs an existing one
     pretrained = model.partition("@")[0] in PRETRAINED
@@ -289,7 +313,10 @@ def encode(
             f"latentops encode --model {card['ref']} --dataset digits"
         )
     opts = trained if dataset == trained_dataset else {}
-    opts.update(dataset_options(dataset, image_size, n_items, upsample))
+    if texts is not None:
+        opts.update(text_opts)
+    else:
+        opts.update(dataset_options(dataset, image_size, n_items, upsample))
     # a model that cannot take the dataset's items is refused before the flow writes anything
     check_input_shape(models.spec(card), get_dataset(dataset, **opts).x_shape, card["ref"], dataset)
     if table is not None:
