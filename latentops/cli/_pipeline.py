@@ -130,6 +130,7 @@ def train(
       latentops train --recipe dsprites-reference --beta 4 --seed 0 --device cuda
     """
     from latentops.data import get_dataset
+    from latentops.data.text import refuse_training
     from latentops.models import TrainConfig, build_model
     from latentops.refs import check_name
     from latentops.storage import Store
@@ -152,7 +153,7 @@ def train(
         config["codebook_size"] = codebook_size
     # Everything checkable before Prefect starts: bad input answers in a second, not a minute.
     check_name(name or model, "model name")
-    get_dataset(dataset, **opts)
+    refuse_training(get_dataset(dataset, **opts))
     build_model(model, **config)
     TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     Store.open(store)

@@ -47,6 +47,16 @@ def check_texts(texts: Sequence[object], name: str) -> np.ndarray:
     return out
 
 
+def refuse_training(data: Dataset) -> None:
+    """Raise when ``data`` holds texts: latentops trains image and vector autoencoders only."""
+    if data.x_shape == ():
+        raise InvalidInputError(
+            f"dataset {data.name!r} holds texts, and latentops trains image and vector "
+            "autoencoders only; encode texts with the pretrained text model: latentops encode "
+            f"--model minilm --dataset {data.name}"
+        )
+
+
 class TextDataset(Dataset):
     """Sentences with label columns and sorted int64 item ids (given, or row positions)."""
 

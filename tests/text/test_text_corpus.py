@@ -74,3 +74,13 @@ def test_text_file_bad_input(tmp_path):
         get_dataset("texts", path=binary)
     with pytest.raises(NotFoundError, match="no column"):
         get_dataset("texts", path=empty, text_column="review")
+
+
+def test_training_on_texts_is_refused_before_anything_is_written(capsys, tmp_path):
+    from latentops.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", "reviews", "--store", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and "holds texts" in err and "--model minilm" in err
+    assert not (tmp_path / "s").exists()

@@ -77,3 +77,11 @@ def test_registered_card_has_fingerprint_and_reloads_equal(minilm, tmp_path):
         assert torch.equal(loaded.encode(SENTENCES[:3]), minilm.encode(SENTENCES[:3]))
     # the first use of the name in a store registers it once; later uses find it
     assert store.models.resolve("minilm")["ref"] == "minilm@1"
+
+
+def test_model_check_passes_on_probe_sentences(minilm):
+    from latentops.models import check_model, probe_batch
+
+    report = check_model(minilm, probe_batch(minilm, n=4))
+    assert report.ok, report.checks
+    assert [c.name for c in report.checks] == ["output shape", "dtype", "finite", "determinism"]
