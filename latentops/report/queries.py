@@ -172,15 +172,21 @@ def edits_summary(store: Store, model: str) -> list[dict[str, Any]]:
 def edit_strips(store: Store, refs: list[str], n_items: int) -> dict[str, list[dict[str, Any]]]:
     """Stored direction edits with thumbnails or decoded sentences: the first ``n_items`` items
     of each direction."""
+    # edits tables written before text latents existed have no text columns until their next
+    # insert adds them
+    if "text" in store.sql("SELECT * FROM edits LIMIT 0").schema.names:
+        decoded = "(e.png IS NOT NULL OR e.text IS NOT NULL)"
+        text = "any_value(e.text) AS text, any_value(e.fidelity) AS fidelity"
+    else:
+        decoded, text = "e.png IS NOT NULL", "NULL AS text, NULL AS fidelity"
     rows = store.sql(
-        "WITH items AS (SELECT direction, item_id FROM edits "
-        "  WHERE kind = 'direction' AND (png IS NOT NULL OR text IS NOT NULL) "
-        "  AND list_contains(?, direction) GROUP BY direction, item_id "
+        "WITH items AS (SELECT direction, item_id FROM edits e "
+        f"  WHERE kind = 'direction' AND {decoded} AND list_contains(?, direction) "
+        "  GROUP BY direction, item_id "
         "  QUALIFY row_number() OVER (PARTITION BY direction ORDER BY item_id) <= ?) "
-        "SELECT e.direction, e.item_id, e.strength, any_value(e.png) AS png, "
-        "any_value(e.text) AS text, any_value(e.fidelity) AS fidelity "
+        f"SELECT e.direction, e.item_id, e.strength, any_value(e.png) AS png, {text} "
         "FROM edits e JOIN items USING (direction, item_id) "
-        "WHERE e.kind = 'direction' AND (e.png IS NOT NULL OR e.text IS NOT NULL) "
+        f"WHERE e.kind = 'direction' AND {decoded} "
         "GROUP BY e.direction, e.item_id, e.strength ORDER BY 1, 2, 3",
         [refs, n_items],
     ).to_pylist()

@@ -194,7 +194,8 @@ class EditsTable:
         lo, hi = int(pc.min(rows["item_id"]).as_py()), int(pc.max(rows["item_id"]).as_py())
         # the item_id range lets Delta skip files of other items (edit_id implies item_id)
         match = f"t.edit_id = s.edit_id AND t.item_id >= {lo} AND t.item_id <= {hi}"
-        return _delta.insert_new(self.uri, rows, match, run_id, "edit")
+        # an edits table written before the text columns existed gains them (nulls in old rows)
+        return _delta.insert_new(self.uri, rows, match, run_id, "edit", merge_schema=True)
 
     def read(
         self,

@@ -63,3 +63,22 @@ def test_edit_flow_stores_retrieved_sentences(text_store, prefect_harness):
     got = np.array([polarity[t] for t in rows["text_item_id"].to_pylist()])
     assert (got[strength == 2.0] == 1).mean() >= 0.8
     assert (got[strength == -2.0] == 0).mean() >= 0.8
+
+
+def test_an_edits_table_from_before_text_gains_the_text_columns(tmp_path):
+    from latentops.models import DecodedTexts
+    from latentops.storage import _delta
+    from latentops.storage.edits import SCHEMA, EditSource, EditsTable, build_edit_rows
+
+    old = SCHEMA
+    for name in ("fidelity", "text_distance", "text_item_id", "text"):
+        old = old.remove(old.get_field_index(name))
+    uri = str(tmp_path / "edits")
+    _delta.create(uri, old, {"kind": "edits"}, None)
+    source = EditSource("minilm@1", "sha", "t", 1)
+    texts = DecodedTexts(["hi"], np.array([2]), np.array([0.1]), np.array([0.9]))
+    z = np.zeros((1, 3), np.float32)
+    rows = build_edit_rows("direction", [1], z, [1.0], [0], source, texts=texts)
+    assert EditsTable(uri).insert(rows, None) == 1
+    got = EditsTable(uri).read(["item_id", "text", "text_item_id", "fidelity"]).to_pylist()
+    assert got == [{"item_id": 1, "text": "hi", "text_item_id": 2, "fidelity": 0.9}]
