@@ -268,6 +268,24 @@ SUMMARY_METRICS = (
     "calibration.strength",
     "semantics.judged_change",
 )
+# the text scorecard's own metrics (evaluation/text_scorecard.py): retrieved sentences, judged
+TEXT_CARD_COLUMNS = (
+    "text.target.mean",
+    "text.target.delta",
+    "text.sentiment.mean",
+    "text.off_target.sentiment",
+    "text.preservation.topic",
+    "text.preservation.formality",
+    "text.preservation.semantic",
+    "text.fidelity.decode",
+)
+TEXT_SUMMARY_METRICS = (
+    "text.strength.slope",
+    "text.strength.spearman",
+    "text.strength.item_spearman_median",
+    "text.linearity.r2",
+    "text.calibration.strength",
+)
 
 
 def weak_note(cell: dict[tuple[str, float | None], float]) -> str:
@@ -287,8 +305,14 @@ def show_scorecard(scores: pa.Table) -> None:
         mine = [r for r in rows if r["direction"] == ref]
         grid = sorted({r["strength"] for r in mine if r["strength"] is not None})
         cell = {(r["metric"], r["strength"]): r["value"] for r in mine}
+        text = any(r["metric"].startswith("text.") for r in mine)
+        columns = [
+            m
+            for m in (TEXT_CARD_COLUMNS if text else CARD_COLUMNS)
+            if not text or any((m, s) in cell for s in grid)  # text: only the judged columns
+        ]
         table = pa.table(
-            {"strength": grid, **{m: [cell.get((m, s)) for s in grid] for m in CARD_COLUMNS}}
+            {"strength": grid, **{m: [cell.get((m, s)) for s in grid] for m in columns}}
         )
         first = mine[0]
         show_table(
@@ -296,7 +320,9 @@ def show_scorecard(scores: pa.Table) -> None:
             title=f"{ref} → {first['target']} (judge {first['judge']}, {first['n_items']} items)",
         )
         summary = ", ".join(
-            f"{m} {cell[(m, None)]:.4g}" for m in SUMMARY_METRICS if (m, None) in cell
+            f"{m} {cell[(m, None)]:.4g}"
+            for m in (TEXT_SUMMARY_METRICS if text else SUMMARY_METRICS)
+            if (m, None) in cell
         )
         console.print(f"  {escape(summary)}")
         if cell.get(("semantics.weak", None)) == 1.0:
@@ -311,7 +337,11 @@ def evaluate(
         [], "--direction", "-d", help="NAME or NAME@VERSION, repeatable."
     ),
     judge: str = typer.Option(
-        None, "--judge", "-j", help="Judge NAME or NAME@VERSION (latentops judges train)."
+        None,
+        "--judge",
+        "-j",
+        help="Judge NAME or NAME@VERSION (latentops judges train); text tables: text (VADER "
+        "sentiment, ground-truth topic, embedding cosine to the source).",
     ),
     strengths: str = typer.Option(None, "--strengths", help=STRENGTHS_HELP),
     where: str = WhereOpt,
@@ -344,6 +374,7 @@ def evaluate(
       latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge@1 -j dsprites-judge@1
       latentops evaluate -t dsprites_vae_v1 -d heart@2 -j dsprites-judge --target shape==2 --strengths -4:4:9
       latentops evaluate -t dsprites_vae_v1 -d pos_x-ridge -j dsprites-judge -n 20000 --runner dask --dask-workers 2
+      latentops evaluate -t reviews_minilm_v1 -d sentiment -j text --strengths -3:3:7
       latentops evaluate --run 6f1c…   (show a stored scorecard)
     """
     from latentops.storage import Store
@@ -355,7 +386,10 @@ def evaluate(
             )
         grid = parse_grid(strengths, "--strengths")
         check_runner(runner, dask_address)
-        check_exists(store, tables=[table], directions=direction, judges=[judge])
+        from latentops.evaluation import TEXT_JUDGE
+
+        judges = [] if judge == TEXT_JUDGE else [judge]  # the built-in text judges
+        check_exists(store, tables=[table], directions=direction, judges=judges)
         quiet_prefect()  # showing a stored run (--run) needs no Prefect
         from latentops.flows.evaluate import evaluate_flow
         from latentops.flows.runners import make_task_runner

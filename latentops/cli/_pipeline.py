@@ -24,7 +24,7 @@ from latentops.cli._common import (
 from latentops.errors import InvalidInputError
 
 # Built-in datasets a command line can name; anything else is a path to the user's data.
-CLI_DATASETS = ("dsprites", "digits")
+CLI_DATASETS = ("dsprites", "digits", "reviews")
 _DATA_SUFFIXES = (".parquet", ".pq", ".npy")
 
 
@@ -43,14 +43,19 @@ def dataset_options(
     if dataset == "dsprites":
         if image_size is not None:
             opts["image_size"] = image_size
-        if n_items is not None:
-            opts["n_items"] = n_items
-    elif upsample is not None:
+    elif upsample is not None and dataset == "digits":
         opts["upsample"] = upsample
-    if dataset != "dsprites" and (image_size is not None or n_items is not None):
+    if dataset in ("dsprites", "reviews") and n_items is not None:
+        opts["n_items"] = n_items
+    if (dataset != "dsprites" and image_size is not None) or (
+        dataset == "digits" and n_items is not None
+    ):
         raise InvalidInputError(
-            "--image-size/--n-items apply to dsprites only; digits takes --upsample"
+            "--image-size applies to dsprites only, --n-items to dsprites and reviews; "
+            "digits takes --upsample"
         )
+    if dataset == "reviews" and upsample is not None:
+        raise InvalidInputError("--upsample applies to digits only; reviews takes --n-items")
     get_dataset(dataset, **opts)  # sizes out of range answer now, before any flow starts
     return opts
 
@@ -155,7 +160,7 @@ NItemsOpt = typer.Option(
     None,
     "--n-items",
     min=1,
-    help="dSprites: the first N items of one seeded order of the grid (a larger N extends).",
+    help="dSprites, reviews: the first N items of one seeded order (a larger N extends).",
 )
 UpsampleOpt = typer.Option(
     None, "--upsample", min=1, help="digits: integer upsampling factor of the 8x8 images."
@@ -219,6 +224,7 @@ def train(
       latentops train --recipe dsprites-reference --beta 4 --seed 0 --device cuda
     """
     from latentops.data import get_dataset
+    from latentops.data.text import refuse_training
     from latentops.models import TrainConfig, build_model
     from latentops.refs import check_name
     from latentops.storage import Store
@@ -241,7 +247,7 @@ def train(
         config["codebook_size"] = codebook_size
     # Everything checkable before Prefect starts: bad input answers in a second, not a minute.
     check_name(name or model, "model name")
-    get_dataset(dataset, **opts)
+    refuse_training(get_dataset(dataset, **opts))
     build_model(model, **config)
     TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     Store.open(store)
@@ -347,6 +353,20 @@ def encode(
     label_columns: str = LabelColumnsOpt,
     id_column: str = IdColumnOpt,
     labels: str = LabelsCsvOpt,
+    texts: Path = typer.Option(
+        None,
+        "--texts",
+        help="Your own texts: a CSV or Parquet file (dataset 'texts'), encoded by a text model.",
+        exists=True,
+        dir_okay=False,
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="--texts: the text column."),
+    text_labels: str = typer.Option(
+        None, "--text-labels", help="--texts: comma-separated label columns to keep."
+    ),
+    text_ids: str = typer.Option(
+        None, "--text-ids", help="--texts: column of unique integer ids (default: row numbers)."
+    ),
     chunk_size: int = typer.Option(8192, "--chunk-size", min=1, help="Items per committed chunk."),
     batch_size: str = typer.Option(
         "512",
@@ -375,6 +395,8 @@ def encode(
       latentops encode --model mine --dataset photos/ --labels photos.csv
       latentops encode --model mine --dataset items.parquet --image-column png --id-column id
       latentops encode --model vae@1 --runner dask --dask-workers 2
+      latentops encode --model minilm --dataset reviews --n-items 500
+      latentops encode --model minilm --texts my_reviews.csv --text-column review
     """
     from latentops.data import get_dataset
     from latentops.models import check_input_shape
@@ -383,18 +405,37 @@ def encode(
 
     # Everything checkable before Prefect starts: the model, the dataset and its options.
     check_runner(runner, dask_address)
+    from latentops.storage import Store
+    from latentops.storage.pretrained import PRETRAINED
+
     if table is not None:
         check_name(table, "table name")
-    models = check_exists(store).models
-    card = models.card(model)  # NotFoundError naming the registered models
-    dataset, opts = choose_dataset(
-        dataset,
-        trained_on(card),
-        {"image_size": image_size, "n_items": n_items, "upsample": upsample},
-        column_options(image_column, vector_column, label_columns, id_column, labels),
-    )
-    data = get_dataset(dataset, **opts)  # a folder is read once here: bad files answer now
-    where = opts["path"] if dataset == "file" else dataset
+    # a shipped pretrained model (minilm) may start a new store; any other needs an existing one
+    pretrained = model.partition("@")[0] in PRETRAINED
+    models = Store.open(store).models if pretrained else check_exists(store).models
+    card = models.resolve(model)  # NotFoundError naming the registered models
+    if texts is not None:
+        if dataset not in (None, "texts"):
+            raise typer.BadParameter("--texts is the dataset; leave out --dataset")
+        others = (image_column, vector_column, label_columns, id_column, labels, image_size)
+        if any(v is not None for v in (*others, n_items, upsample)):
+            raise typer.BadParameter(
+                "with --texts, name columns with --text-column/--text-labels/--text-ids; the "
+                "image, vector and size options do not apply"
+            )
+        dataset = "texts"
+        keep = [c.strip() for c in text_labels.split(",")] if text_labels else None
+        opts = {"path": str(texts.resolve()), "text_column": text_column}
+        opts.update({"label_columns": keep, "id_column": text_ids})
+    else:
+        dataset, opts = choose_dataset(
+            dataset,
+            trained_on(card),
+            {"image_size": image_size, "n_items": n_items, "upsample": upsample},
+            column_options(image_column, vector_column, label_columns, id_column, labels),
+        )
+    data = get_dataset(dataset, **opts)  # a folder or text file is read here: bad rows answer now
+    where = opts["path"] if dataset in ("file", "texts") else dataset
     # a model that cannot take the dataset's items is refused before the flow writes anything
     check_input_shape(models.spec(card), data.x_shape, card["ref"], where)
     if dataset == "file" and table is None:
@@ -484,14 +525,30 @@ def demo(
     full: bool = typer.Option(
         False, "--full", help="64x64 images, more items and epochs (slow on CPU)."
     ),
+    text: bool = typer.Option(
+        False,
+        "--text",
+        help="The text pipeline instead: MiniLM sentence latents of procedural reviews, edits "
+        "decoded by retrieval, judged by VADER, ground-truth topic and embedding cosine.",
+    ),
+    text_items: int = typer.Option(
+        2000, "--text-items", min=50, help="--text: review sentences to encode."
+    ),
     device: str = DeviceOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Run the whole pipeline on procedural dSprites and summarise what it produced.
+    """Run the whole pipeline on procedural dSprites (or, with --text, on review sentences).
 
-    Example: latentops demo --store /tmp/demo-store
+    Examples:
+      latentops demo --store /tmp/demo-store
+      latentops demo --text --store /tmp/text-store
     """
     import time
+
+    if text:
+        from latentops.cli._text_demo import run_text_demo
+
+        return run_text_demo(store, text_items, device)
 
     from latentops.storage import Store
 

@@ -8,6 +8,8 @@ from latentops.data.files import load_array_file, open_data_file
 from latentops.data.images import ImageFolder, ImageParquet
 from latentops.data.prefetch import prefetch, prefetch_map
 from latentops.data.registry import get_dataset, list_datasets
+from latentops.data.reviews import Reviews
+from latentops.data.text import TextDataset, load_text_file
 
 __all__ = [
     "ArrayDataset",
@@ -23,4 +25,7 @@ __all__ = [
     "open_data_file",
     "prefetch",
     "prefetch_map",
+    "Reviews",
+    "TextDataset",
+    "load_text_file",
 ]

@@ -22,7 +22,7 @@ class Batch:
     """One streamed batch: ids, pixels (or embedding rows) and the matching factor columns."""
 
     item_id: np.ndarray  # (B,) int64
-    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1], or (B, d) for embeddings
+    x: torch.Tensor | list[str]  # (B, C, H, W) in [0, 1], (B, d) embeddings, or B texts
     factors: dict[str, np.ndarray]  # name -> (B,)
 
 
@@ -34,7 +34,7 @@ class Dataset(ABC):
     n_items: int
     factor_names: tuple[str, ...]
     factor_sizes: dict[str, int]  # discrete factors only: number of distinct values
-    x_shape: tuple[int, ...]  # per item: (C, H, W) or (d,)
+    x_shape: tuple[int, ...]  # per item: (C, H, W), (d,) or () for a text
 
     @abstractmethod
     def item_ids(self) -> np.ndarray:

@@ -10,6 +10,8 @@ from latentops.data.base import Dataset
 from latentops.data.digits import Digits
 from latentops.data.dsprites import DSprites
 from latentops.data.files import open_data_file
+from latentops.data.reviews import Reviews
+from latentops.data.text import load_text_file
 from latentops.errors import InvalidInputError, NotFoundError
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
@@ -17,6 +19,8 @@ _REGISTRY: dict[str, Callable[..., Dataset]] = {
     "digits": Digits,
     # get_dataset("file", path="emb.parquet", vector_column="z"), or a folder of PNG/JPEG files
     "file": open_data_file,
+    "reviews": Reviews,  # procedural review sentences with sentiment/topic/formality factors
+    "texts": load_text_file,  # get_dataset("texts", path="my.csv", text_column="review")
 }
 
 

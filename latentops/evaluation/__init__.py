@@ -18,6 +18,7 @@ from latentops.evaluation.edit_metrics import (
     dose_response,
     frechet_distance,
     frechet_distance_from_stats,
+    item_spearman,
     locality,
     off_target_matrix,
     path_length,
@@ -45,8 +46,21 @@ from latentops.evaluation.predictors import (
     left_out_factors,
     train_predictor,
 )
+from latentops.evaluation.text_scorecard import (
+    TEXT_JUDGE,
+    Corpus,
+    VaderJudge,
+    text_scorecard,
+    unit_rows,
+)
 
 __all__ = [
+    "Corpus",
+    "TEXT_JUDGE",
+    "VaderJudge",
+    "item_spearman",
+    "text_scorecard",
+    "unit_rows",
     "METRICS",
     "UNLEARNABLE",
     "AttributePredictor",

@@ -50,6 +50,12 @@ def _rank_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.divide(num, denom, out=np.zeros_like(num), where=denom > 0)
 
 
+def item_spearman(strengths: ArrayLike, responses: ArrayLike) -> np.ndarray:
+    """Per-item Spearman (N,) of each item's responses (S, N) over the strengths (S,)."""
+    s, r = _strength_grid(strengths, responses)
+    return _rank_corr(s, r)
+
+
 def dose_response(strengths: ArrayLike, responses: ArrayLike) -> dict[str, float]:
     """Line fit and monotonicity of the mean response (S,) over strengths (S,), responses (S, N)."""
     s, r = _strength_grid(strengths, responses)

@@ -51,7 +51,7 @@ def encode_flow(
         options = dict(dataset_options or {})
         opened = Store.open(store)
         root = str(opened.root)
-        model_ref = opened.models.card(model)["ref"]
+        model_ref = opened.models.resolve(model)["ref"]
         table = check_name(table or default_table_name(dataset, model_ref), "table name")
         width = in_flight(parallel)
 

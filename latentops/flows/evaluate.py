@@ -23,10 +23,16 @@ from latentops.flows.edit import DEFAULT_STRENGTHS
 from latentops.flows.runners import fan_out
 from latentops.refs import check_name
 from latentops.storage import Store
-from latentops.tasks._common import check_evaluation, current_run_id, transient_retries
+from latentops.tasks._common import (
+    check_evaluation,
+    current_run_id,
+    transient_retries,
+    uses_text_judges,
+)
 from latentops.tasks.evaluate import (
     score_chunk,
     score_disentanglement,
+    score_text_direction,
     train_judge,
     write_scorecard,
 )
@@ -115,13 +121,32 @@ def evaluate_flow(
     )
     _check_sizes(chunk_size, batch_size, ppl_items, ppl_eps)
     snap = opened.snapshot(table, table_version)
+    text = uses_text_judges(opened, snap.card, judge, table)
     refs = opened.directions.pin(directions, snap)
-    judge_ref, _ = check_evaluation(opened, snap.card, judge, refs, target)
+    judge_ref = judge if text else check_evaluation(opened, snap.card, judge, refs, target)[0]
     ids = snap.select(where=where, sample=sample, seed=seed)
     if len(ids) < 2:
         raise InvalidInputError(f"a scorecard needs at least 2 items, the selection has {len(ids)}")
     run_id = _run_id()
     selection = {"where": where, "sample": sample, "seed": seed}
+    if text:  # retrieval-decoded sentences, judged by VADER, ground truth and cosine
+        results = [
+            score_text_direction(
+                root,
+                table,
+                snap.version,
+                ref,
+                ids,
+                grid,
+                run_id,
+                target=target,
+                calibrate=calibrate,
+                selection=selection,
+                device=device,
+            )  # fmt: skip
+            for ref in refs
+        ]
+        return _summary(run_id, table, snap.version, judge_ref, refs, grid, ids, results)
 
     # Transform: every (direction, chunk) is one task, ``parallel`` of them in flight.
     chunks = [
@@ -172,20 +197,29 @@ def evaluate_flow(
         )
         for ref in refs
     ]
+    return _summary(run_id, table, snap.version, judge_ref, refs, grid, ids, results)
+
+
+def _summary(
+    run_id: str,
+    table: str,
+    version: int,
+    judge: str,
+    refs: list[str],
+    grid: list[float],
+    ids: Any,
+    results: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The evaluate flow's summary of its directions' write results (logged once)."""
     written = sum(r["written"] for r in results)
     get_run_logger().info(
-        "evaluate %s v%d with %s: %d scores (run %s)",
-        table,
-        snap.version,
-        judge_ref,
-        written,
-        run_id,
+        "evaluate %s v%d with %s: %d scores (run %s)", table, version, judge, written, run_id
     )
     return {
         "run_id": run_id,
         "table": table,
-        "table_version": snap.version,
-        "judge": judge_ref,
+        "table_version": version,
+        "judge": judge,
         "directions": refs,
         "strengths": grid,
         "n_items": int(len(ids)),

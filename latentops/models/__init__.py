@@ -22,6 +22,7 @@ from latentops.models.external import (
     list_entry_points,
 )
 from latentops.models.identity import IdentityConfig, IdentityModel
+from latentops.models.minilm import MiniLM, MiniLMConfig
 from latentops.models.protocol import (
     Capabilities,
     LatentModel,
@@ -31,6 +32,13 @@ from latentops.models.protocol import (
 )
 from latentops.models.recipes import RECIPES, Recipe, get_recipe
 from latentops.models.registry import build_model, list_models, load_model_state, model_config_dict
+from latentops.models.text_decoder import (
+    DecodedTexts,
+    RetrievalDecoder,
+    TextDecoder,
+    decode_with_fidelity,
+    embed_unique,
+)
 from latentops.models.train import TrainConfig, TrainResult, train_autoencoder
 from latentops.models.vae import VAE, VAEConfig
 from latentops.models.vqvae import VQVAE, VQVAEConfig
@@ -42,6 +50,7 @@ __all__ = [
     "Capabilities",
     "CheckReport",
     "CheckResult",
+    "DecodedTexts",
     "ENTRY_POINT_GROUP",
     "ExternalModel",
     "LatentModel",
@@ -50,9 +59,13 @@ __all__ = [
     "IdentityConfig",
     "IdentityModel",
     "LossOutput",
+    "MiniLM",
+    "MiniLMConfig",
     "MemoryEstimate",
     "RECIPES",
     "Recipe",
+    "RetrievalDecoder",
+    "TextDecoder",
     "TrainConfig",
     "TrainResult",
     "VAE",
@@ -67,6 +80,8 @@ __all__ = [
     "check_model",
     "decode_all",
     "decode_batches",
+    "decode_with_fidelity",
+    "embed_unique",
     "encode_batches",
     "entry_point",
     "fast_layout",

@@ -46,8 +46,11 @@ class CheckReport:
                 )
 
 
-def probe_batch(model: Autoencoder, n: int = 16, seed: int = 0) -> torch.Tensor:
-    """A reproducible batch (n, *input_shape) without a dataset: [0, 1) images, N(0, 1) else."""
+def probe_batch(model: Autoencoder, n: int = 16, seed: int = 0) -> torch.Tensor | list[str]:
+    """A reproducible batch (n, *input_shape) without a dataset: [0, 1) images, N(0, 1) vectors,
+    numbered sentences for a text model."""
+    if model.spec.input_kind == "text":
+        return [f"probe sentence number {seed + i} for the model check." for i in range(n)]
     gen = torch.Generator().manual_seed(seed)
     shape = (n, *model.spec.input_shape)
     if model.spec.input_kind == "image":
@@ -63,7 +66,7 @@ def _run(model: Autoencoder, fn: str, t: torch.Tensor) -> tuple[torch.Tensor | N
         return None, f"{fn} raised {type(exc).__name__}: {exc}"
 
 
-def check_model(model: Autoencoder, x: torch.Tensor) -> CheckReport:
+def check_model(model: Autoencoder, x: torch.Tensor | list[str]) -> CheckReport:
     """Run every check on x (B, *input_shape) on CPU in eval mode."""
     model = model.eval()
     spec, n = model.spec, len(x)

@@ -51,8 +51,13 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a host batch to ``device``; on CUDA through pinned memory, without blocking."""
+def to_device(x: torch.Tensor | list[str], device: torch.device) -> torch.Tensor | list[str]:
+    """Copy a host batch to ``device``; on CUDA through pinned memory, without blocking.
+
+    Texts stay on the host: a text encoder tokenizes them onto its own device.
+    """
+    if not isinstance(x, torch.Tensor):
+        return x
     if device.type == "cuda" and x.device.type == "cpu":
         return x.pin_memory().to(device, non_blocking=True)
     return x.to(device)

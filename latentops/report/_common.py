@@ -41,9 +41,12 @@ def no_decoder(model: Autoencoder | None, card: Mapping[str, Any]) -> Note | Non
     """A note when the model cannot draw images (imported embeddings), else None."""
     if model is not None and model.capabilities.decodes:
         return None
-    return Note(
-        f"{card['ref']} ({card['arch']}) has no decoder: imported embeddings have no images."
+    what = (
+        "texts decode by retrieval, shown as sentences"
+        if model is not None and (model.spec.input_kind == "text")
+        else "imported embeddings have no images"
     )
+    return Note(f"{card['ref']} ({card['arch']}) has no decoder: {what}.")
 
 
 def item_images(

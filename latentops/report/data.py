@@ -32,6 +32,7 @@ class ReportData:
     tables: set[str] = field(default_factory=set)  # top-level tables that exist (edits, scores...)
     edits_summary: list[dict[str, Any]] | None = None  # per edit kind; None: no edits table
     edit_strips: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ref -> rows
+    source_texts: dict[int, str] = field(default_factory=dict)  # text tables: item -> sentence
     edit_scores: dict[str, list[dict[str, Any]]] | None = None  # ref -> latest run's rows
     disentanglement: list[dict[str, Any]] | None = None  # None: no scores table
     color_by: str | None = None

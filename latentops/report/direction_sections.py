@@ -84,10 +84,33 @@ def _stored_strip(
     return grid, [f"item {i}" for i in items], [fmt(s) for s in strengths]
 
 
+def _sentence_strip(
+    rows: Sequence[Mapping[str, Any]], sources: Mapping[int, str], ref: str
+) -> Table:
+    """Text edits: each item's sentence, then the sentence decoded at each strength."""
+    items = sorted({int(r["item_id"]) for r in rows})
+    strengths = sorted({float(r["strength"]) for r in rows})
+    cells = {
+        (int(r["item_id"]), float(r["strength"])): f"{r['text']} (fidelity {fmt(r['fidelity'])})"
+        for r in rows
+    }
+    return Table(
+        ("item", "before", *[f"after, strength {fmt(s)}" for s in strengths]),
+        tuple(
+            (i, sources.get(i, "—"), *[cells.get((i, s), "—") for s in strengths]) for i in items
+        ),
+        caption="before/after sentences: each edit decoded by retrieving the nearest other "
+        "sentence of the table; fidelity = cosine of its re-embedding to the edited latent",
+        key=f"sentences-{ref}",
+    )
+
+
 def _strip(
     data: ReportData, d: Mapping[str, Any], model: Autoencoder | None, opts: ReportOptions
 ) -> Block:
     stored = data.edit_strips.get(d["ref"])
+    if stored and stored[0].get("text") is not None:
+        return _sentence_strip(stored, data.source_texts, d["ref"])
     if stored:
         grid, rows, cols = _stored_strip(stored)
         caption = "thumbnails stored in the edits table; columns are edit strengths"
@@ -114,7 +137,7 @@ def _strip(
 def _curves(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for r in rows:
-        m = r["metric"]
+        m = r["metric"].removeprefix("text.")  # text scorecards plot the same way
         if r["strength"] is None or not (m == TARGET or (m.startswith(OFF) and m != OFF + "max")):
             continue
         s, v = curves.setdefault(m, ([], []))

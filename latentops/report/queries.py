@@ -173,15 +173,23 @@ def edits_summary(store: Store, model: str) -> list[dict[str, Any]]:
 
 
 def edit_strips(store: Store, refs: list[str], n_items: int) -> dict[str, list[dict[str, Any]]]:
-    """Stored direction edits with thumbnails: the first ``n_items`` items of each direction."""
+    """Stored direction edits with thumbnails or decoded sentences: the first ``n_items`` items
+    of each direction."""
+    # edits tables written before text latents existed have no text columns until their next
+    # insert adds them
+    if "text" in store.sql("SELECT * FROM edits LIMIT 0").schema.names:
+        decoded = "(e.png IS NOT NULL OR e.text IS NOT NULL)"
+        text = "any_value(e.text) AS text, any_value(e.fidelity) AS fidelity"
+    else:
+        decoded, text = "e.png IS NOT NULL", "NULL AS text, NULL AS fidelity"
     rows = store.sql(
-        "WITH items AS (SELECT direction, item_id FROM edits "
-        "  WHERE kind = 'direction' AND png IS NOT NULL AND list_contains(?, direction) "
+        "WITH items AS (SELECT direction, item_id FROM edits e "
+        f"  WHERE kind = 'direction' AND {decoded} AND list_contains(?, direction) "
         "  GROUP BY direction, item_id "
         "  QUALIFY row_number() OVER (PARTITION BY direction ORDER BY item_id) <= ?) "
-        "SELECT e.direction, e.item_id, e.strength, any_value(e.png) AS png "
+        f"SELECT e.direction, e.item_id, e.strength, any_value(e.png) AS png, {text} "
         "FROM edits e JOIN items USING (direction, item_id) "
-        "WHERE e.kind = 'direction' AND e.png IS NOT NULL "
+        f"WHERE e.kind = 'direction' AND {decoded} "
         "GROUP BY e.direction, e.item_id, e.strength ORDER BY 1, 2, 3",
         [refs, n_items],
     ).to_pylist()
@@ -292,8 +300,19 @@ def gather(
     data.dim_stats = dim_stats(store, table)
     n = max(opts.n_items, opts.n_recon, 2 * opts.n_pairs, opts.n_queries)
     data.sample_ids, data.sample_z = sample_items(store, table, n)
-    if data.factor_names:
-        color_by = opts.color_by or data.factor_names[0]
+    if "text" in data.factor_names and data.edit_strips:  # the "before" of text edit strips
+        ids = sorted({r["item_id"] for rows in data.edit_strips.values() for r in rows})
+        found = store.sql(
+            f"SELECT item_id, text FROM latents.{_ident(table)} WHERE list_contains(?, item_id)",
+            [ids],
+        )
+        data.source_texts = dict(
+            zip(found["item_id"].to_pylist(), found["text"].to_pylist(), strict=True)
+        )
+    # free text colours no map: the first other factor does
+    groups = [f for f in data.factor_names if f not in ("text", "truncated")]
+    if groups:
+        color_by = opts.color_by or groups[0]
         if color_by not in data.factor_names:
             raise InvalidInputError(
                 f"--color-by {color_by!r} is not a factor column of {table!r}; "

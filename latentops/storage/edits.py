@@ -24,6 +24,7 @@ from latentops._png import png_array as png_array  # re-exported: decodes the pn
 from latentops._png import png_bytes as png_bytes
 from latentops._validate import check_latents
 from latentops.errors import InvalidInputError
+from latentops.models import DecodedTexts
 from latentops.storage import _delta
 from latentops.storage.latents import VECTOR, _vectors
 
@@ -42,6 +43,10 @@ SCHEMA = pa.schema(
         ("params_json", pa.string()),  # method (lerp/slerp), code swap, grid size ...
         ("z_edit", VECTOR),
         ("png", pa.binary()),  # decoded output as a PNG thumbnail (null when not decoded)
+        ("text", pa.string()),  # text latents: the decoded (retrieved) sentence
+        ("text_item_id", pa.int64()),  # the corpus item it was retrieved from
+        ("text_distance", pa.float64()),  # cosine distance of that item's z to z_edit
+        ("fidelity", pa.float64()),  # cosine of the re-embedded text to z_edit (the round trip)
         ("model", pa.string()),
         ("model_sha256", pa.string()),
         ("latent_table", pa.string()),
@@ -87,6 +92,7 @@ def build_edit_rows(
     dim: np.ndarray | None = None,
     params: Sequence[dict[str, Any]] | dict[str, Any] | None = None,
     png: Sequence[bytes | None] | None = None,
+    texts: DecodedTexts | None = None,
 ) -> pa.Table:
     """Validate one chunk of edits (M rows) and return it as an Arrow table of SCHEMA."""
     if kind not in KINDS:
@@ -101,6 +107,7 @@ def build_edit_rows(
         "partner_id": partner_id,
         "dim": dim,
         "png": png,
+        "texts": None if texts is None else texts.text,
     }
     for name, values in per_row.items():
         if values is not None and len(values) != m:
@@ -132,6 +139,7 @@ def build_edit_rows(
         "step": pa.array(ints(step), pa.int64()),
         "z_edit": _vectors(z_edit),
         "png": pa.array(list(png) if png is not None else [None] * m, pa.binary()),
+        **_text_columns(texts, m),
         "model": pa.array([source.model] * m, pa.string()),
         "model_sha256": pa.array([source.model_sha256] * m, pa.string()),
         "latent_table": pa.array([source.latent_table] * m, pa.string()),
@@ -141,6 +149,21 @@ def build_edit_rows(
         "code_version": pa.array([__version__] * m, pa.string()),
     }
     return pa.table({f.name: data[f.name] for f in SCHEMA}, schema=SCHEMA)
+
+
+def _text_columns(texts: DecodedTexts | None, m: int) -> dict[str, pa.Array]:
+    """The decoded-text columns of M rows (nulls for edits of image or vector latents)."""
+    if texts is None:
+        return {k: pa.nulls(m, SCHEMA.field(k).type) for k in _TEXT}
+    fidelity = None if texts.fidelity is None else texts.fidelity.tolist()
+    values = (texts.text, texts.item_id.tolist(), texts.distance.tolist(), fidelity)
+    return {
+        k: pa.array(v if v is not None else [None] * m, SCHEMA.field(k).type)
+        for k, v in zip(_TEXT, values, strict=True)
+    }
+
+
+_TEXT = ("text", "text_item_id", "text_distance", "fidelity")
 
 
 class EditsTable:
@@ -171,7 +194,8 @@ class EditsTable:
         lo, hi = int(pc.min(rows["item_id"]).as_py()), int(pc.max(rows["item_id"]).as_py())
         # the item_id range lets Delta skip files of other items (edit_id implies item_id)
         match = f"t.edit_id = s.edit_id AND t.item_id >= {lo} AND t.item_id <= {hi}"
-        return _delta.insert_new(self.uri, rows, match, run_id, "edit")
+        # an edits table written before the text columns existed gains them (nulls in old rows)
+        return _delta.insert_new(self.uri, rows, match, run_id, "edit", merge_schema=True)
 
     def read(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import torch
 
+from latentops.errors import NotFoundError
 from latentops.models import (
     Autoencoder,
     Capabilities,
@@ -22,7 +23,7 @@ from latentops.models import (
     model_config_dict,
 )
 from latentops.refs import Ref
-from latentops.storage import external_models
+from latentops.storage import external_models, pretrained
 from latentops.storage._checkpoints import load_state
 from latentops.storage._registry import CheckpointRegistry
 
@@ -127,11 +128,52 @@ class ModelRegistry(CheckpointRegistry):
             stored=stored,
         )
 
+    def register_pretrained(self, name: str, run_id: str | None = None) -> Ref:
+        """Copy the packaged pretrained model ``name`` (``minilm``) into the store as name@next."""
+        if name not in pretrained.PRETRAINED:
+            raise NotFoundError(
+                f"no pretrained model {name!r}; latentops ships {list(pretrained.PRETRAINED)}"
+            )
+        model, record, tokenizer_json = pretrained.from_package()
+        pretrained.store_tokenizer(self.root, record, tokenizer_json)
+        return self._register(
+            name,
+            model,
+            {"arch": model.arch, "source": "pretrained"},
+            {
+                "arch": model.arch,
+                "latent_dim": int(model.latent_dim),
+                "config_json": json.dumps(record, sort_keys=True),
+            },
+            dataset=None,
+            dataset_fingerprint=None,
+            train={"pretrained": record["distribution"]},
+            metrics={},
+            run_id=run_id,
+        )
+
+    def resolve(self, ref: str, run_id: str | None = None) -> dict[str, Any]:
+        """The card of ``ref``; a shipped pretrained model (minilm) registers on first use."""
+        try:
+            return self.card(ref)
+        except NotFoundError:
+            name = ref.partition("@")[0]
+            if name not in pretrained.PRETRAINED or self.exists(name):
+                raise
+        self.register_pretrained(name, run_id)
+        return self.card(ref)
+
+    def exists(self, name: str) -> bool:
+        """True when some version of ``name`` is registered."""
+        return name in self.list().column("name").to_pylist()
+
     def card(self, ref: str | Ref) -> dict[str, Any]:
         """The card of ``name@version`` (latest if unpinned), with its fingerprint."""
         card = super().card(ref)
         if card["arch"] == "external":
             code = f"{card['config']['source']}:{card['config']['code_sha256']}"
+        elif card["config"].get("source") == "pretrained":
+            code = f"pretrained {card['arch']}:{card['config']['code_sha256']}"
         else:  # built-in code is the latentops release that registered it
             code = f"latentops {card['arch']} {card['code_version']}"
         card["fingerprint"] = {"weights_sha256": card["sha256"], "code": code}
@@ -139,13 +181,13 @@ class ModelRegistry(CheckpointRegistry):
 
     def spec(self, card: dict[str, Any]) -> ModelSpec:
         """The protocol spec of a card's model, without loading weights."""
-        if card["arch"] == "external":
+        if card["arch"] == "external" or card["config"].get("source") == "pretrained":
             return ModelSpec.of(card["config"]["spec"])
         return build_model(card["arch"], **card["config"]).spec
 
     def capabilities(self, card: dict[str, Any]) -> Capabilities:
         """The capabilities of a card's model as registered, without running its code."""
-        if card["arch"] == "external":
+        if card["arch"] == "external" or card["config"].get("source") == "pretrained":
             return Capabilities(**card["config"]["capabilities"])
         return build_model(card["arch"], **card["config"]).capabilities
 
@@ -159,6 +201,8 @@ class ModelRegistry(CheckpointRegistry):
             return model.to(device).eval(), card
         fix = "retrain it or restore it from a backup"
         state = load_state(self.root, card, self.WHAT, fix, device)
+        if card["config"].get("source") == "pretrained":
+            return pretrained.rebuild(self.root, card, state).to(device), card
         model = build_model(card["arch"], **card["config"])
         model.load_state_dict(state)
         return model.to(device).eval(), card

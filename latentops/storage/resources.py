@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
+from latentops.errors import InvalidInputError
 from latentops.evaluation import AttributePredictor
 from latentops.models import (
     Autoencoder,
+    RetrievalDecoder,
     fast_layout,
     fit_batch_size,
     parse_batch_size,
@@ -26,6 +28,7 @@ from latentops.models import (
     require,
 )
 from latentops.storage import snapshot
+from latentops.storage.snapshot import Snapshot
 from latentops.storage.store import Store
 
 # One probe at a time: peak-memory counters are per device, shared by every thread.
@@ -75,6 +78,25 @@ def load_decoder(
     fix = "edit it without images (--no-images) or use a model that decodes"
     require(net, "decodes", f"{card['model']} ({model_card['arch']})", "decoding", fix)
     return _decoder(str(store.root), model_card["ref"], model_card["sha256"], str(dev)), dev
+
+
+def is_text(store: Store, card: dict[str, Any]) -> bool:
+    """True when a latent table's model encodes texts (its edits decode by retrieval)."""
+    return store.models.spec(store.models.card(card["model"])).input_kind == "text"
+
+
+def load_text_decoder(
+    store: Store, snap: Snapshot, device: str | None
+) -> tuple[RetrievalDecoder, Autoencoder]:
+    """A text table's retrieval decoder over its own sentences, and its encoder (round trips)."""
+    if "text" not in snap.rows.column_names:
+        raise InvalidInputError(
+            f"latent table {snap.name!r} has no text column to retrieve sentences from; "
+            "encode a text dataset (reviews, texts) with a text model"
+        )
+    net, _, _ = load_model(store, snap.card["model"], device)
+    texts = snap.rows["text"].to_pylist()
+    return RetrievalDecoder(snap.matrix("cosine"), snap.ids, texts), net
 
 
 def load_judge(store: Store, ref: str, dev: torch.device) -> tuple[AttributePredictor, dict]:

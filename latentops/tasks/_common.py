@@ -8,11 +8,11 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from latentops.data import Dataset, get_dataset, open_data_file
-from latentops.errors import LatentOpsError, VersionConflictError
-from latentops.evaluation import check_judge, resolve_target
+from latentops.errors import InvalidInputError, LatentOpsError, VersionConflictError
+from latentops.evaluation import TEXT_JUDGE, check_judge, resolve_target
 from latentops.storage import Store, StoreAccessError
 from latentops.storage.models import trained_on
-from latentops.storage.resources import load_decoder
+from latentops.storage.resources import is_text, load_decoder
 
 
 def current_run_id() -> str | None:
@@ -91,3 +91,20 @@ def check_evaluation(
         _, lineage, _ = store.directions.get(ref)
         targets[ref] = resolve_target(target, lineage.label_spec, judge_card, ref)[2]
     return judge_card["ref"], targets
+
+
+def uses_text_judges(store: Store, card: dict[str, Any], judge: str, table: str) -> bool:
+    """True for a text table judged by the text judges; refuses text/image mismatches."""
+    text = is_text(store, card)
+    if text and judge != TEXT_JUDGE:
+        raise InvalidInputError(
+            f"latent table {table!r} holds text latents ({card['model']}), which image judge "
+            f"{judge!r} cannot score; pass --judge {TEXT_JUDGE} (VADER sentiment, ground-truth "
+            "topic, embedding cosine to the source)"
+        )
+    if not text and judge == TEXT_JUDGE:
+        raise InvalidInputError(
+            f"judge {TEXT_JUDGE!r} scores sentences, but latent table {table!r} holds latents of "
+            f"{card['model']}, which are not texts; pass an image judge (latentops judges list)"
+        )
+    return text

@@ -25,10 +25,17 @@ from latentops.latent.edit_kinds import (
     Traversal,
     VqSwap,
 )
-from latentops.models import Autoencoder, decode_batches, require
+from latentops.models import (
+    Autoencoder,
+    DecodedTexts,
+    TextDecoder,
+    decode_batches,
+    decode_with_fidelity,
+    require,
+)
 from latentops.storage import Store
 from latentops.storage.edits import EditSource, build_edit_rows, png_bytes
-from latentops.storage.resources import load_decoder
+from latentops.storage.resources import is_text, load_decoder, load_text_decoder
 from latentops.storage.snapshot import Snapshot
 from latentops.tasks._common import RETRY, current_run_id
 
@@ -64,6 +71,17 @@ def thumbnails(
     ]
 
 
+def sentences(
+    retrieval: tuple[TextDecoder, Autoencoder] | None, block: Block
+) -> DecodedTexts | None:
+    """The block's edits decoded to sentences with their round-trip fidelity, or None."""
+    if retrieval is None:
+        return None
+    decoder, encoder = retrieval
+    # the source item is left out: an edit never decodes to its own sentence
+    return decode_with_fidelity(decoder, encoder.encode, torch.from_numpy(block.z), block.item_id)
+
+
 @task(cache_policy=NO_CACHE, **RETRY)
 def edit_chunk(
     store_path: str,
@@ -83,11 +101,14 @@ def edit_chunk(
     source = EditSource(
         card["model"], card.get("model_sha256"), table, snap.version, current_run_id()
     )
+    # text latents decode by retrieving the table's nearest sentences, not through a decoder
+    text = images and is_text(store, card)
     # a VQ swap needs the model's codebook even without images
-    loaded = images or isinstance(kind, VqSwap)
+    loaded = (images and not text) or isinstance(kind, VqSwap)
     net, dev = load_decoder(store, card, device) if loaded else (None, None)
+    retrieval = load_text_decoder(store, snap, device) if text else None
     blocks = _blocks(kind, store, snap, items, net)
-    draw = net if images else None
+    draw = net if images and not text else None
     chunks = [
         build_edit_rows(
             b.kind,
@@ -98,6 +119,7 @@ def edit_chunk(
             source,
             **b.extra,
             png=thumbnails(draw, b.z, dev, batch_size),
+            texts=sentences(retrieval, b),
         )
         for b in blocks
     ]

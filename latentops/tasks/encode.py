@@ -118,6 +118,9 @@ def encode_chunk(
     item_id = np.concatenate(ids)
     for key, values in data.factors(item_id).items():
         factors[key] = values
+    if net.spec.input_kind == "text":
+        # texts longer than the model's window lose their tail: kept per row, for SQL and counts
+        factors["truncated"] = net.truncated(data.texts(item_id))
     with_logvar = bool(logvars)
     schema = latent_schema(factors, with_logvar)
     run_id = current_run_id()

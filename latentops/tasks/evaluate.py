@@ -20,10 +20,13 @@ from prefect.cache_policies import NO_CACHE
 from latentops.directions import probe_scores
 from latentops.errors import InvalidInputError
 from latentops.evaluation import (
+    TEXT_JUDGE,
+    Corpus,
     Judged,
     JudgeTraining,
     Part,
     Scorecard,
+    VaderJudge,
     check_judge,
     check_metrics,
     disentanglement,
@@ -31,12 +34,13 @@ from latentops.evaluation import (
     fit_judge,
     merge_parts,
     resolve_target,
+    text_scorecard,
 )
 from latentops.latent import log_prior
 from latentops.models import decode_all, pick_device
 from latentops.storage import Store
 from latentops.storage.latents import assign_split, factor_columns
-from latentops.storage.resources import load_decoder, load_judge
+from latentops.storage.resources import load_decoder, load_judge, load_text_decoder
 from latentops.storage.scores import Protocol, Score, ScoreSource, build_score_rows
 from latentops.tasks._common import RETRY, current_run_id, open_dataset, real_images
 
@@ -209,6 +213,79 @@ def write_scorecard(
     ]
     source = ScoreSource(
         run_id, "edit", card["model"], card.get("model_sha256"), table, snap.version
+    )
+    written = store.scores.insert(build_score_rows(scores, source), run_id)
+    return {"direction": direction, "target": expr, "written": written, "skipped": skipped}
+
+
+@task(cache_policy=NO_CACHE, **RETRY)
+def score_text_direction(
+    store_path: str,
+    table: str,
+    version: int,
+    direction: str,
+    item_ids: np.ndarray,
+    strengths: list[float],
+    run_id: str,
+    *,
+    target: str | None = None,
+    calibrate: float | None = None,
+    selection: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Edit a text table's items along one direction, retrieve, judge; insert the scores once."""
+    store = Store.open(store_path)
+    snap = store.snapshot(table, version)
+    decoder, encoder = load_text_decoder(store, snap, device)
+    vec, lineage, _ = store.directions.get(direction)
+    expr = target or (lineage.label_spec or {}).get("expr")
+    if not expr:
+        raise InvalidInputError(
+            f"direction {direction} has no label to judge; pass --target, e.g. sentiment or "
+            "topic==books"
+        )
+    labels = [f.name for f in snap.rows.schema if f.name not in ("z", "z_logvar")]
+    corpus = Corpus(
+        snap.ids,
+        snap.matrix("cosine"),
+        {c: snap.rows[c].to_numpy(zero_copy_only=False) for c in labels},
+    )
+    grid = np.asarray(strengths, np.float64)
+    vader = VaderJudge()
+    values, skipped = text_scorecard(
+        decoder, encoder.encode, vader, corpus, item_ids, np.asarray(vec.vector),
+        grid, vec.offsets(grid), expr, calibrate,
+    )  # fmt: skip
+    if skipped:
+        get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))
+    shared = Protocol(
+        estimator="",
+        n_items=int(len(item_ids)),
+        strength_grid=tuple(float(s) for s in strengths),
+        judge=TEXT_JUDGE,
+        judge_sha256=None,
+        params={
+            "target": expr,
+            "selection": selection or {},
+            "decoder": "retrieval: nearest other sentence of the table by cosine",
+            "vader": vader.version,
+            "strength_unit": vec.strength_unit,
+            "direction_std": vec.std,
+        },
+    )
+    scores = [
+        Score(
+            metric,
+            value,
+            replace(shared, estimator=est, params={**shared.params, **params}),
+            direction=direction,
+            strength=s,
+            target=expr,
+        )
+        for (metric, s), (value, est, params) in values.items()
+    ]
+    source = ScoreSource(
+        run_id, "edit", snap.card["model"], snap.card.get("model_sha256"), table, snap.version
     )
     written = store.scores.insert(build_score_rows(scores, source), run_id)
     return {"direction": direction, "target": expr, "written": written, "skipped": skipped}

@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from latentops._progress import progress_bar
+from latentops.data.text import refuse_training
 from latentops.models import TrainConfig, build_model, pick_device, train_autoencoder
 from latentops.storage import Store
 from latentops.tasks._common import current_run_id, open_dataset
@@ -48,6 +49,7 @@ def train_model(
     """
     store = Store.open(store_path)
     data = open_dataset(dataset, dataset_options)
+    refuse_training(data)
     model = build_model(arch, **_model_config(arch, data.x_shape, model_params))
     cfg = TrainConfig(**train_config)
     ids = data.item_ids()
