@@ -6,17 +6,9 @@ import pyarrow as pa
 import typer
 from rich.text import Text
 
+from latentops._units import size as _size
 from latentops.cli._common import StoreOpt, console, err_console, show_table
 from latentops.cli._query import tables_app
-
-
-def _size(n: int) -> str:
-    """Bytes for humans: 1.2 MB."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 @tables_app.command("tag")

@@ -22,6 +22,7 @@ class ReportData:
     n_rows: int = 0
     dataset_fingerprint: str | None = None
     factor_names: list[str] = field(default_factory=list)
+    storage: dict[str, Any] = field(default_factory=dict)  # files, bytes, versions, pins
     dim_stats: list[dict[str, Any]] = field(default_factory=list)  # dim, mean, std, kl
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,)
     sample_z: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (N, d)

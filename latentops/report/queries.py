@@ -94,6 +94,26 @@ def table_facts(store: Store, table: str) -> dict[str, Any]:
         "n_rows": sum(r["n"] for r in splits),
         "dataset_fingerprint": splits[0]["fingerprint"] if splits else None,
         "factor_names": list(names),
+        "storage": storage(store, table),
+    }
+
+
+def storage(store: Store, table: str) -> dict[str, Any]:
+    """Files, bytes and versions a table occupies, and each pinned version with its reasons."""
+    from latentops.storage.maintain import usage
+    from latentops.storage.pins import pins
+
+    used = usage(store.root / "latents" / table)
+    reasons: dict[int, dict[str, int]] = {}
+    for pin in pins(store, table):
+        kinds = reasons.setdefault(pin.version, {})
+        kinds[pin.kind] = kinds.get(pin.kind, 0) + 1
+    return {
+        "files": used.files,
+        "bytes": used.bytes,
+        "log_bytes": used.log_bytes,
+        "versions": used.versions,
+        "pins": [{"version": v, "reasons": kinds} for v, kinds in sorted(reasons.items())],
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from latentops._units import size
 from latentops.models import Autoencoder
 from latentops.report import figures
 from latentops.report._common import item_images, no_decoder, short, tiles
@@ -83,6 +84,8 @@ def latents_section(data: ReportData) -> Section:
             key="history",
         ),
     ]
+    if data.storage:
+        blocks.extend(_storage_blocks(data.storage))
     if data.dim_stats:
         has_kl = any(r["kl"] is not None for r in data.dim_stats)
         stats = tuple((r["dim"], r["mean"], r["std"], r["kl"]) for r in data.dim_stats)
@@ -108,6 +111,41 @@ def latents_section(data: ReportData) -> Section:
             )
         )
     return Section("latents", "Latent table", tuple(blocks))
+
+
+def _storage_blocks(used: dict) -> list:
+    """What the table occupies, and which versions maintenance keeps because something uses them."""
+    pins = used["pins"]
+    blocks: list = [
+        Table(
+            ("data files", "data", "log", "versions", "pinned versions"),
+            (
+                (
+                    used["files"],
+                    size(used["bytes"]),
+                    size(used["log_bytes"]),
+                    used["versions"],
+                    len(pins),
+                ),
+            ),
+            caption="storage (latentops maintain compacts and vacuums; pinned versions stay whole)",
+            key="storage",
+        )
+    ]
+    if pins:
+        rows = tuple(
+            (p["version"], ", ".join(f"{n} {kind}" for kind, n in sorted(p["reasons"].items())))
+            for p in pins
+        )
+        blocks.append(
+            Table(
+                ("version", "pinned by"),
+                rows,
+                caption="pinned versions: directions, scores, edits, alignments and tags use them",
+                key="pins",
+            )
+        )
+    return blocks
 
 
 def reconstruction_section(

@@ -66,6 +66,22 @@ def test_table_numbers_equal_store_queries(report_store, bare_report):
         report_store.sql("SELECT count(*) AS n FROM latents.t")["n"][0].as_py()
     )
 
+    # storage figures and pins = the store's own accounting
+    from latentops._units import size
+    from latentops.storage.maintain import usage
+    from latentops.storage.pins import pins
+
+    used = usage(report_store.root / "latents" / "t")
+    (shown,) = rows(page, "storage")
+    assert shown["data files"] == str(used.files) and shown["data"] == size(used.bytes)
+    assert shown["versions"] == str(used.versions)
+    pinned = {p.version for p in pins(report_store, "t")}
+    assert shown["pinned versions"] == str(len(pinned)) and pinned
+    by_version = {int(r["version"]): r["pinned by"] for r in rows(page, "pins")}
+    assert set(by_version) == pinned
+    directions = sum(p.kind == "direction" for p in pins(report_store, "t"))
+    assert f"{directions} direction" in " ".join(by_version.values())
+
     # held-out scores printed = the catalog's metrics
     printed = {r["direction"]: r for r in rows(page, "directions")}
     heart, _, _ = report_store.directions.get("heart@1")
