@@ -425,9 +425,11 @@ def evaluate(
         )
     show_scorecard(scores)
     from latentops.cli._judges import accuracy_line
+    from latentops.evaluation import TEXT_JUDGE
 
     judges = Store.open(store).judges
-    for ref in sorted(set(scores["judge"].to_pylist())):
+    # the built-in text judges (VADER, ground truth, cosine) learn nothing, so have no accuracy
+    for ref in sorted(set(scores["judge"].to_pylist()) - {TEXT_JUDGE}):
         console.print(f"  {escape(accuracy_line(judges.card(ref)))}", soft_wrap=True)
     console.print(
         f"[dim]run {escape(run)}: SELECT * FROM scores WHERE run_id = '{escape(run)}'[/dim]"

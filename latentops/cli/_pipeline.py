@@ -410,11 +410,7 @@ def encode(
 
     if table is not None:
         check_name(table, "table name")
-    # a shipped pretrained model (minilm) may start a new store; any other needs an existing one
-    pretrained = model.partition("@")[0] in PRETRAINED
-    models = Store.open(store).models if pretrained else check_exists(store).models
-    card = models.resolve(model)  # NotFoundError naming the registered models
-    if texts is not None:
+    if texts is not None:  # every text is checked before a store (or a model in it) is written
         if dataset not in (None, "texts"):
             raise typer.BadParameter("--texts is the dataset; leave out --dataset")
         others = (image_column, vector_column, label_columns, id_column, labels, image_size)
@@ -427,14 +423,19 @@ def encode(
         keep = [c.strip() for c in text_labels.split(",")] if text_labels else None
         opts = {"path": str(texts.resolve()), "text_column": text_column}
         opts.update({"label_columns": keep, "id_column": text_ids})
-    else:
+        data = get_dataset(dataset, **opts)
+    # a shipped pretrained model (minilm) may start a new store; any other needs an existing one
+    pretrained = model.partition("@")[0] in PRETRAINED
+    models = Store.open(store).models if pretrained else check_exists(store).models
+    card = models.resolve(model)  # NotFoundError naming the registered models
+    if texts is None:
         dataset, opts = choose_dataset(
             dataset,
             trained_on(card),
             {"image_size": image_size, "n_items": n_items, "upsample": upsample},
             column_options(image_column, vector_column, label_columns, id_column, labels),
         )
-    data = get_dataset(dataset, **opts)  # a folder or text file is read here: bad rows answer now
+        data = get_dataset(dataset, **opts)  # a folder is read here: bad files answer now
     where = opts["path"] if dataset in ("file", "texts") else dataset
     # a model that cannot take the dataset's items is refused before the flow writes anything
     check_input_shape(models.spec(card), data.x_shape, card["ref"], where)
