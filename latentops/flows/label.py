@@ -1,9 +1,9 @@
 """Label flow: a judge labels the decodes of a latent table's rows (the generator path).
 
 Each chunk of rows is decoded and classified through the flow's task runner; the labels
-are committed at once, as one new table version whose added columns name the judge.
-Re-running labels only rows the judge has not labelled (rows sampled since), so each row
-is labelled exactly once.
+are committed at once, in one new table version (the first run commits the empty columns,
+whose metadata names the judge, just before). Re-running labels only rows the judge has not
+labelled (rows sampled since), so each row is labelled exactly once.
 """
 
 from __future__ import annotations
