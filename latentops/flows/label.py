@@ -3,7 +3,8 @@
 Each chunk of rows is decoded and classified through the flow's task runner; the labels
 are committed at once, in one new table version (the first run commits the empty columns,
 whose metadata names the judge, just before). Re-running labels only rows the judge has not
-labelled (rows sampled since), so each row is labelled exactly once.
+labelled (rows sampled since), so each row is labelled exactly once. A run that labelled
+rows announces the version (artifact + ``latentops.latents.updated``), as encoding does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from latentops._validate import check_positive_ints
+from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import fan_out
 from latentops.storage import Store
 from latentops.tasks._common import transient_retries
@@ -57,6 +59,9 @@ def label_flow(
 
     latents = Store.open(root).latent_table(table)
     logger.info("%s: labelled %d rows, table now at version %d", table, written, latents.version)
+    if written:  # directions fitted on this table's labels may now be refitted
+        model = latents.card["model"]
+        record_latents_version(root, table, latents.version, written, model, "rows_labelled")
     return {
         "table": table,
         "judge": judge_ref,

@@ -18,6 +18,7 @@ from latentops.flows._lineage import record_latents_version
 from latentops.flows.runners import fan_out
 from latentops.refs import check_name
 from latentops.storage import Store
+from latentops.storage.latents import factor_columns
 from latentops.tasks._common import transient_retries
 from latentops.tasks._generator import default_table_name
 from latentops.tasks.sample import plan_sample, sample_chunk
@@ -69,7 +70,8 @@ def sample_flow(
     latents = opened.latents(table)
     version = latents.version if latents.exists() else None
     logger.info("%s: wrote %d samples, table now at version %s", table, written, version)
-    if written and version is not None:
+    # new rows of a labelled table wait for `label`, which announces the version then
+    if written and version is not None and not factor_columns(latents.schema()):
         record_latents_version(root, table, version, written, model_ref)
     return {
         "table": table,

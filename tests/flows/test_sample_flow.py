@@ -49,3 +49,35 @@ def test_concurrent_chunks_insert_each_sample_once(store, prefect_harness):
     rows = store.latent_table("t").read()
     assert rows["item_id"].to_pylist() == list(range(60))
     np.testing.assert_array_equal(z_matrix(rows), prior_samples(np.arange(60), 5, 2).numpy())
+
+
+def test_label_flow_labels_new_samples_once_and_announces_labelled_versions(store, read_artifacts):
+    from latentops.evaluation import AttributePredictor, PredictorConfig
+    from latentops.flows.label import label_flow
+
+    ref, root = _generator(store), str(store.root)
+    config = PredictorConfig(image_size=32, factor_sizes={"pos_x": 32, "shape": 3}, width=4)
+    judge = AttributePredictor(config)  # untrained: labelling is mechanics, not accuracy
+    store.judges.register(
+        "j", judge, dataset="dsprites", dataset_fingerprint="x", dataset_options={}, train={},
+        metrics={},
+    )  # fmt: skip
+    sample_flow(ref, n=20, seed=0, table="t", store=root)
+    out = label_flow("t", "j", store=root)
+    assert (out["written"], out["columns"]) == (20, ["pos_x", "shape"])
+    announced = read_artifacts("latents-t")
+    assert any('"rows_labelled": 20' in str(a.data) for a in announced)
+    sample_flow(ref, n=30, seed=0, table="t", store=root)  # new rows wait for their labels
+    assert len(read_artifacts("latents-t")) == len(announced)
+    assert label_flow("t", "j", store=root)["written"] == 10
+    assert label_flow("t", "j", store=root)["written"] == 0
+
+    # the labels are the judge's classes of the decodes
+    rows = store.latent_table("t").read()
+    model, _ = store.models.load(ref)
+    judge, _ = store.judges.load("j@1")
+    with torch.no_grad():
+        want = judge.classify(model.decode(torch.from_numpy(z_matrix(rows).copy())))
+    for name in ("pos_x", "shape"):
+        agree = (rows[name].to_numpy() == want[name].numpy()).mean()
+        assert agree >= 0.95, (name, agree)  # channels-last decoding may flip a near tie
