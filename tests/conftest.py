@@ -144,6 +144,70 @@ def model_store(trained_store, tmp_path):
     return Store.open(dst)
 
 
+# Big enough for a β-VAE that does not collapse and a judge that sees position, small enough
+# to train in well under a minute on 2 idle CPU cores (deterministic on CPU).
+POSX_DATA = {"image_size": 32, "n_items": 4000}
+
+
+def _train_bvae(store) -> str:
+    """β-VAE (β=2, d=6) trained by the pure loop on images rendered once (~1000 steps).
+
+    The train flow renders every batch again each epoch, which at batch size 32 costs more
+    than the model itself; registering the result makes it a model like any other.
+    """
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from latentops.data import get_dataset
+    from latentops.models import TrainConfig, build_model, train_autoencoder
+
+    data = get_dataset("dsprites", **POSX_DATA)
+    x = torch.cat([b.x for b in data.batches(4096)])  # (N, 1, 32, 32)
+    cfg = TrainConfig(epochs=8, batch_size=32, lr=1e-3, seed=0)
+
+    def batches(epoch):
+        order = torch.from_numpy(np.random.default_rng(epoch).permutation(len(x)))
+        return (x[order[s : s + cfg.batch_size]] for s in range(0, len(x), cfg.batch_size))
+
+    model = build_model("vae", latent_dim=6, beta=2.0, image_size=32)
+    result = train_autoencoder(model, batches, cfg, device="cpu")
+    ref = store.models.register(
+        "bvae",
+        model,
+        dataset=data.name,
+        dataset_fingerprint=data.fingerprint,
+        train={"config": dataclasses.asdict(cfg), "dataset_options": POSX_DATA, "n_items": len(x)},
+        metrics={"final": result.final},
+    )
+    return str(ref)
+
+
+@pytest.fixture(scope="session")
+def posx_store(prefect_harness, tmp_path_factory):
+    """A store holding bvae@1, a β-VAE whose latents carry position, and judge@1, a judge
+    that sees it, both trained on the same 32 px dSprites subset (POSX_DATA)."""
+    import torch
+
+    from latentops.flows.evaluate import train_judge_flow
+    from latentops.storage import Store
+
+    root = tmp_path_factory.mktemp("posx") / "store"
+    # one thread: on a busy 2-core machine two spinning OpenMP threads made an epoch 20x slower
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert _train_bvae(Store.open(root)) == "bvae@1"
+        judge = train_judge_flow(
+            "dsprites", name="judge", store=str(root), dataset_options=POSX_DATA, epochs=6
+        )
+    finally:
+        torch.set_num_threads(n)
+    assert judge == "judge@1"
+    return root
+
+
 @pytest.fixture
 def diverged_model(model_store):
     """``broken@1`` in the private store: vae@1 with every weight NaN (a diverged training run)."""

@@ -12,7 +12,9 @@ import pytest
 from latentops.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCKS = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```bash\n(.*?)```", README, re.S)
+GENERATORS = re.search(r"## Generators without an encoder\n.*?```bash\n(.*?)```", README, re.S)[1]
 
 
 def test_first_two_commands_install_demo_and_test():
@@ -22,9 +24,9 @@ def test_first_two_commands_install_demo_and_test():
     assert install_test in (ROOT / ".ci" / "run").read_text()
 
 
-def _tour_commands() -> list[list[str]]:
+def _tour_commands(*blocks: str) -> list[list[str]]:
     commands = []
-    for line in BLOCKS[2].replace("\\\n", " ").splitlines():
+    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
         line = (
             line.split("#", 1)[0].strip() if not line.strip().startswith("latentops sql") else line
         )
@@ -39,7 +41,7 @@ def _tour_commands() -> list[list[str]]:
     return commands
 
 
-@pytest.mark.parametrize("command", _tour_commands(), ids=" ".join)
+@pytest.mark.parametrize("command", _tour_commands(BLOCKS[2], GENERATORS), ids=" ".join)
 def test_tour_commands_exist(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*command, "--help"])

@@ -15,6 +15,7 @@ from latentops.cli import (
     _catalog,
     _edit,
     _explain,
+    _generate,
     _judges,
     _models,
     _pipeline,
@@ -35,6 +36,8 @@ app = typer.Typer(
         "  latentops train --dataset dsprites --model vae --latent-dim 10 --beta 4 --epochs 5\n\n"
         "  latentops encode --model vae@1\n\n"
         "  latentops directions fit --table dsprites_vae_v1 --label shape==2 --method logistic --name heart\n\n"
+        "  latentops sample --model vae@1 --n 5000 --table gen\n\n"
+        "  latentops label --table gen --judge dsprites-judge\n\n"
         '  latentops sql "SELECT shape, count(*) FROM latents.dsprites_vae_v1 GROUP BY shape"'
     ),
     no_args_is_help=True,
@@ -43,6 +46,7 @@ app = typer.Typer(
 )
 _pipeline.register(app)
 _edit.register(app)
+_generate.register(app)
 _judges.register(app)
 _query.register(app)
 _serve.register(app)

@@ -330,6 +330,7 @@ def finish_scorecard(
     probe_score: float | None = None,
     *,
     classes: Mapping[str, int] | None = None,
+    paired: bool = True,
 ) -> tuple[Values, list[str]]:
     """Scores of a whole selection's Part (grid (S,), judged ``attr``, table log p (M,)).
 
@@ -340,6 +341,8 @@ def finish_scorecard(
     ``probe_score`` (the direction's held-out probe score from its catalog card) adds the
     weak-semantics check: the label is encoded, but the edit barely moves what the judge sees.
     ``logp_data`` None: the model has no standard-normal prior, so prior.* are left out.
+    ``paired`` False: the latents were not encoded from the real images of their item ids
+    (samples of a prior), so there is no reconstruction to score.
     """
     n, out, skipped = part.n, {}, []
     if logp_data is None:
@@ -385,7 +388,10 @@ def finish_scorecard(
         put("prior.log_p_mean", s, logp[i].mean())
         put("prior.median_percentile", s, prior["median_percentile"], n_data=len(logp_data))
         put("prior.frac_below_data_p1", s, prior["frac_below_data_p1"], n_data=len(logp_data))
-    put("fidelity.recon_mse", 0.0, sums["recon"] / n)
+    if paired:
+        put("fidelity.recon_mse", 0.0, sums["recon"] / n)
+    else:
+        skipped.append("fidelity.recon_mse: the latents were sampled, not encoded from images")
     dose = dose_response(grid, resp)
     put("strength.slope", None, dose["slope"])
     put("strength.spearman", None, dose["spearman"])

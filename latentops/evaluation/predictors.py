@@ -189,6 +189,11 @@ class AttributePredictor(nn.Module):
             out[name] = logits.softmax(dim=1) @ k  # (B,)
         return out
 
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Most probable class index per factor: {name: (B,) int64}."""
+        return {name: logits.argmax(dim=1) for name, logits in self.forward(x).items()}
+
 
 def _labels_on(
     model: AttributePredictor, labels: Mapping[str, torch.Tensor], n: int, device: torch.device

@@ -18,9 +18,12 @@ LATENTS_UPDATED = "latentops.latents.updated"
 DIRECTION_REGISTERED = "latentops.direction.registered"
 
 
-def record_latents_version(root: str, table: str, version: int, written: int, model: str) -> None:
-    """Artifact + event for a latent table that gained ``written`` rows at ``version``."""
-    row = {"store": root, "table": table, "version": version, "rows_added": written, "model": model}
+def record_latents_version(
+    root: str, table: str, version: int, written: int, model: str, what: str = "rows_added"
+) -> None:
+    """Artifact + event for a latent table that gained ``written`` rows (``what``: or
+    labelled them, "rows_labelled") at ``version``."""
+    row = {"store": root, "table": table, "version": version, what: written, "model": model}
     create_table_artifact(
         [row],
         key=artifact_key("latents", table),
@@ -35,7 +38,7 @@ def record_latents_version(root: str, table: str, version: int, written: int, mo
             "latentops.table": table,
             "latentops.version": str(version),
         },
-        payload={"rows_added": written, "model": model},
+        payload={what: written, "model": model},
     )
 
 

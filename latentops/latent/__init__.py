@@ -2,7 +2,8 @@
 
 interpolate: lerp, slerp, interpolate. edit: apply_direction(s), traversals, arithmetic.
 gradient_path: edits that follow a curved code up a smooth attribute model's gradient.
-prior: N(0, I) log density, typical shell, projection back to the prior, edit report.
+prior: N(0, I) samples by index, log density, typical shell, projection back to the prior,
+    edit report.
 vq: nearest-code quantization, token-map edits, codebook usage.
 edit_kinds: the edit kinds the edit task runs (direction edit, interpolation, traversal, VQ swap).
 """
@@ -20,6 +21,7 @@ from latentops.latent.interpolate import interpolate, lerp, slerp
 from latentops.latent.prior import (
     PriorShift,
     log_prior,
+    prior_samples,
     prior_shell_band,
     prior_shell_radius,
     prior_shift,
@@ -53,6 +55,7 @@ __all__ = [
     "lerp",
     "log_prior",
     "prior_shell_band",
+    "prior_samples",
     "prior_shell_radius",
     "prior_shift",
     "project_to_prior",

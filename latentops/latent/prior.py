@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from latentops._validate import is_int
@@ -18,6 +19,9 @@ from latentops.errors import InvalidInputError
 from latentops.latent._checks import as_latents, compute_dtype, pair_shape
 
 LOG_2PI = math.log(2.0 * math.pi)
+# Prior samples are drawn in fixed blocks of ids, each from its own (seed, block) stream, so
+# sample i never depends on how many are drawn or how they are chunked.
+SAMPLE_BLOCK = 1024
 
 
 def _check_d(d: int) -> int:
@@ -32,6 +36,27 @@ def log_prior(z: torch.Tensor) -> torch.Tensor:
     z = as_latents(z, "z")
     zc = z.to(compute_dtype(z.dtype))  # (..., d)
     return -0.5 * (zc * zc).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI  # (...)
+
+
+def prior_samples(item_ids: np.ndarray, d: int, seed: int) -> torch.Tensor:
+    """Draws z_i ~ N(0, I_d) for each id i (N,): (N, d) float32, a pure function of (seed, i, d)."""
+    d = _check_d(d)
+    if not is_int(seed, 0, numpy=True):
+        raise InvalidInputError(f"seed={seed!r} must be an int >= 0")
+    ids = np.asarray(item_ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or (ids.size and ids.min() < 0):
+        raise InvalidInputError(
+            f"item_ids must be a 1-D array of ints >= 0 (sample indices), got {ids.dtype} "
+            f"of shape {ids.shape}"
+        )
+    z = np.empty((ids.size, d), np.float32)  # (N, d)
+    block = ids // SAMPLE_BLOCK
+    for b in np.unique(block):
+        rows = np.flatnonzero(block == b)
+        stream = np.random.default_rng(np.random.SeedSequence([int(seed), int(b)]))
+        drawn = stream.standard_normal((SAMPLE_BLOCK, d), dtype=np.float32)  # (BLOCK, d)
+        z[rows] = drawn[ids[rows] % SAMPLE_BLOCK]
+    return torch.from_numpy(z)
 
 
 def prior_shell_radius(d: int) -> float:

@@ -122,11 +122,15 @@ class LatentModel(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
-def require(model: LatentModel, capability: str, model_ref: str, purpose: str, fix: str) -> None:
-    """Raise UnsupportedOperationError unless ``model`` has ``capability`` (for ``purpose``)."""
+def require(
+    model: LatentModel | Capabilities, capability: str, model_ref: str, purpose: str, fix: str
+) -> None:
+    """Raise UnsupportedOperationError unless ``model`` (or its capabilities, e.g. read from
+    its card without loading it) has ``capability`` (for ``purpose``)."""
     if capability not in _WHAT:
         raise InvalidInputError(f"unknown capability {capability!r}; known: {sorted(_WHAT)}")
-    if not getattr(model.capabilities, capability):
+    capabilities = model if isinstance(model, Capabilities) else model.capabilities
+    if not getattr(capabilities, capability):
         raise UnsupportedOperationError(
             f"model {model_ref} has no {_WHAT[capability]}, which {purpose} needs; {fix}"
         )

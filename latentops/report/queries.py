@@ -19,7 +19,7 @@ import pyarrow as pa
 from latentops.errors import InvalidInputError, NotFoundError
 from latentops.report.data import ReportData
 from latentops.report.options import ReportOptions
-from latentops.storage.latents import factor_columns
+from latentops.storage.latents import SAMPLED, factor_columns
 
 if TYPE_CHECKING:
     from latentops.storage import Store
@@ -54,7 +54,8 @@ def pick_model_and_table(
     """The model card and latent table to report on.
 
     Defaults: the most recently registered model, and of the latent tables holding its
-    latents the alphabetically first (None when it was never encoded).
+    latents the alphabetically first, encoded ones before prior samples, whose item ids have
+    no dataset image of their own (None when it has no table).
     """
     if table is not None:
         card = store.latent_table(table).card
@@ -74,8 +75,10 @@ def pick_model_and_table(
         )
         model = latest["ref"][0].as_py()
     card = store.models.card(model)
-    tables = [t for t in store.latent_tables() if store.latents(t).card.get("model") == card["ref"]]
-    return card, (sorted(tables)[0] if tables else None)
+    cards = {t: store.latents(t).card for t in store.latent_tables()}
+    tables = [t for t, c in cards.items() if c.get("model") == card["ref"]]
+    tables.sort(key=lambda t: (cards[t].get("source") == SAMPLED, t))
+    return card, (tables[0] if tables else None)
 
 
 def table_facts(store: Store, table: str) -> dict[str, Any]:

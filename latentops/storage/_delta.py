@@ -268,3 +268,52 @@ def insert_new(
         return int(metrics["num_target_rows_inserted"])
 
     return retry_commit(attempt, f"writing {len(data)} rows to {uri}")
+
+
+def add_columns(uri: str, fields: list[pa.Field], run_id: str | None, operation: str) -> None:
+    """Add the ``fields`` the table lacks (null in every row) in one commit; keep its card.
+
+    A merge with schema evolution would add them too, but delta-rs then drops the table's
+    description, which holds our card.
+    """
+    from deltalake.schema import Field
+
+    def attempt() -> None:
+        table = delta_table(uri)
+        have = set(table.schema().to_arrow().names)
+        new = [Field.from_arrow(f) for f in fields if f.name not in have]
+        if new:
+            with reaching(uri, "commit to"):
+                table.alter.add_columns(
+                    new,
+                    commit_properties=commit_props(run_id, operation),
+                    post_commithook_properties=KEEP_LOG,
+                )
+
+    retry_commit(attempt, f"adding columns {[f.name for f in fields]} to {uri}")
+
+
+def update_matched(
+    uri: str, data: pa.Table, match: str, columns: list[str], run_id: str | None, operation: str
+) -> int:
+    """Set ``columns`` from ``data`` on rows matching ``match`` in one commit; return the count."""
+    updates = {c: f"s.{c}" for c in columns}
+
+    def attempt() -> int:
+        table = delta_table(uri)
+        with reaching(uri, "commit to"), scanning(uri):
+            metrics = (
+                table.merge(
+                    data,
+                    predicate=match,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit_props(run_id, operation),
+                    post_commithook_properties=KEEP_LOG,
+                )
+                .when_matched_update(updates=updates)
+                .execute()
+            )
+        return int(metrics["num_target_rows_updated"])
+
+    return retry_commit(attempt, f"updating {len(data)} rows of {uri}")

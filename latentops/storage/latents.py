@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,9 @@ from latentops.storage import _delta
 
 VECTOR = pa.list_(pa.float32())
 TEST_PERCENT = 20  # share of items in the held-out "test" split
+SAMPLED = "sampled from prior"  # the card's "source" of a table of prior samples, not encodings
+JUDGE_KEY = b"latentops.judge"  # field metadata of a label column a judge filled: its ref
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -245,13 +249,68 @@ class LatentTable:
                 f"{schema.names}; use the same dataset/labels or a new table"
             )
 
-    def insert(self, rows: pa.Table, run_id: str | None) -> int:
+    def insert(self, rows: pa.Table, run_id: str | None, operation: str = "encode") -> int:
         """Commit rows whose item_id is not in the table yet; return how many were new."""
         ids = rows["item_id"]
         lo, hi = int(pc.min(ids).as_py()), int(pc.max(ids).as_py())
         # Narrow the merge to the chunk's id range so Delta can skip unrelated files.
         match = f"t.item_id = s.item_id AND t.item_id >= {lo} AND t.item_id <= {hi}"
-        return _delta.insert_new(self.uri, rows, match, run_id, "encode")
+        return _delta.insert_new(self.uri, rows, match, run_id, operation)
+
+    def _judged_columns(self, columns: list[str], judge: str, schema: pa.Schema) -> bool:
+        """True if ``judge`` already owns ``columns``, False if none exists; else raise."""
+        check_factor_names(columns)
+        for name in columns:
+            if not _IDENTIFIER.fullmatch(name):
+                raise InvalidInputError(
+                    f"label column {name!r} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                )
+        present = [c for c in columns if c in schema.names]
+        for name in present:
+            owner = (schema.field(name).metadata or {}).get(JUDGE_KEY, b"").decode() or None
+            if owner != judge:
+                what = f"judge {owner}'s predictions" if owner else "labels of its own"
+                raise InvalidInputError(
+                    f"latent table {self.name!r} already has a column {name!r} holding {what}; "
+                    f"judge {judge} would overwrite it: label a table without that column"
+                )
+        if present and len(present) != len(columns):
+            missing = sorted(set(columns) - set(present))
+            raise InvalidInputError(
+                f"latent table {self.name!r} has judge {judge}'s columns {sorted(present)} but "
+                f"not {missing}; the judge changed its factors, register it under a new name"
+            )
+        return bool(present)
+
+    def unlabelled(self, columns: list[str], judge: str, version: int | None = None) -> np.ndarray:
+        """Item ids (sorted) of a snapshot whose ``columns`` ``judge`` has not filled yet."""
+        if self._judged_columns(columns, judge, self.schema(version)):
+            rows = self.read(["item_id", columns[0]], version=version)
+            rows = rows.filter(pc.is_null(rows[columns[0]]))
+        else:
+            rows = self.read(["item_id"], version=version)
+        return rows["item_id"].to_numpy()
+
+    def add_labels(self, labels: pa.Table, judge: str, run_id: str | None) -> int:
+        """Fill label columns from ``labels`` (item_id + columns) on rows ``judge`` has not
+        labelled; return rows labelled.
+
+        Absent columns are added first (one commit, null everywhere, field metadata naming
+        the judge), then filled in a second; a row already labelled keeps its labels, so
+        concurrent or repeated runs label each row once.
+        """
+        columns = [c for c in labels.column_names if c != "item_id"]
+        meta = {JUDGE_KEY: judge.encode()}
+        fields = [labels.schema.field(c).with_metadata(meta) for c in columns]
+        if not self._judged_columns(columns, judge, self.schema()):
+            _delta.add_columns(self.uri, fields, run_id, "add label columns")
+        ids = labels["item_id"]
+        lo, hi = int(pc.min(ids).as_py()), int(pc.max(ids).as_py())
+        match = (
+            f"t.item_id = s.item_id AND t.item_id >= {lo} AND t.item_id <= {hi} "
+            f"AND t.{columns[0]} IS NULL"
+        )
+        return _delta.update_matched(self.uri, labels, match, columns, run_id, "label")
 
     def item_ids(self) -> np.ndarray:
         """Every item_id currently in the table (sorted)."""

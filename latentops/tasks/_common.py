@@ -71,8 +71,8 @@ def real_images(model_card: dict[str, Any], table_card: dict[str, Any]) -> Datas
     larger one than training did (a served encode that grows the table); every item id
     renders the same pixels without it.
     """
-    source = table_card.get("source")
-    if source is not None:
+    source = table_card.get("source")  # {dataset, options}, or SAMPLED for prior samples
+    if isinstance(source, dict):
         name, options = source["dataset"], dict(source["options"])
     else:
         name, options = trained_on(model_card)

@@ -39,7 +39,7 @@ from latentops.evaluation import (
 from latentops.latent import log_prior
 from latentops.models import decode_all, pick_device
 from latentops.storage import Store
-from latentops.storage.latents import assign_split, factor_columns
+from latentops.storage.latents import SAMPLED, assign_split, factor_columns
 from latentops.storage.resources import load_decoder, load_judge, load_text_decoder
 from latentops.storage.scores import Protocol, Score, ScoreSource, build_score_rows
 from latentops.tasks._common import RETRY, current_run_id, open_dataset, real_images
@@ -178,8 +178,18 @@ def write_scorecard(
     logp_data = log_prior(torch.from_numpy(snap.z)).numpy() if standard else None  # (N_table,)
     probes = [p for p in probe_scores(vec.metrics) if p is not None]  # linear, kNN
     probe = max(probes) if probes else None  # encoded if either probe reads it out
+    # prior samples have no real image of their own: no reconstruction to compare with
+    paired = card.get("source") != SAMPLED
     values, skipped = finish_scorecard(
-        part, grid, attr, ppl_eps, logp_data, calibrate, probe, classes=judge_card["factors"]
+        part,
+        grid,
+        attr,
+        ppl_eps,
+        logp_data,
+        calibrate,
+        probe,
+        classes=judge_card["factors"],
+        paired=paired,
     )
     if skipped:
         get_run_logger().warning("%s: scores left out: %s", direction, "; ".join(skipped))

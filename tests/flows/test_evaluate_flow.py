@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -19,43 +19,14 @@ from latentops.flows.directions import fit_directions_flow
 from latentops.flows.encode import encode_flow
 from latentops.flows.evaluate import evaluate_flow, metrics_flow, train_judge_flow
 from latentops.latent import apply_direction, log_prior
-from latentops.models import TrainConfig, build_model, train_autoencoder
 from latentops.storage import Store
 from latentops.storage.judges import JudgeRegistry
 from latentops.storage.latents import z_matrix
 from latentops.storage.scores import ScoresTable
+from tests.conftest import POSX_DATA
 
-# Big enough for a β-VAE that does not collapse and a judge that sees position, small enough
-# to train in well under a minute on 2 idle CPU cores (deterministic on CPU).
-DATA = {"image_size": 32, "n_items": 4000}
+DATA = POSX_DATA
 GRID = [-3.0, -1.5, 0.0, 1.5, 3.0]
-
-
-def _train_bvae(store: Store) -> str:
-    """β-VAE (β=2, d=6) trained by the pure loop on images rendered once (~1000 steps).
-
-    The train flow renders every batch again each epoch, which at batch size 32 costs more
-    than the model itself; registering the result makes it a model like any other.
-    """
-    data = get_dataset("dsprites", **DATA)
-    x = torch.cat([b.x for b in data.batches(4096)])  # (N, 1, 32, 32)
-    cfg = TrainConfig(epochs=8, batch_size=32, lr=1e-3, seed=0)
-
-    def batches(epoch):
-        order = torch.from_numpy(np.random.default_rng(epoch).permutation(len(x)))
-        return (x[order[s : s + cfg.batch_size]] for s in range(0, len(x), cfg.batch_size))
-
-    model = build_model("vae", latent_dim=6, beta=2.0, image_size=32)
-    result = train_autoencoder(model, batches, cfg, device="cpu")
-    ref = store.models.register(
-        "bvae",
-        model,
-        dataset=data.name,
-        dataset_fingerprint=data.fingerprint,
-        train={"config": dataclasses.asdict(cfg), "dataset_options": DATA, "n_items": len(x)},
-        metrics={"final": result.final},
-    )
-    return str(ref)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -69,22 +40,22 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def judged(prefect_harness, tmp_path_factory):
+def judged(posx_store, tmp_path_factory):
     """bvae@1 encoded into table bv, three directions, judge@1, and one posX scorecard."""
-    return _build(str(tmp_path_factory.mktemp("judged") / "store"))
+    root = tmp_path_factory.mktemp("judged") / "store"
+    shutil.copytree(posx_store, root)
+    return _build(str(root))
 
 
 def _build(root: str) -> tuple[Store, dict]:
-    model = _train_bvae(Store.open(root))
-    encode_flow(dataset="dsprites", model=model, table="bv", store=root, dataset_options=DATA)
+    encode_flow(dataset="dsprites", model="bvae@1", table="bv", store=root, dataset_options=DATA)
     specs = [
         {"name": "posx", "method": "ridge", "label": "pos_x"},
         {"name": "heart", "method": "logistic", "label": "shape==2"},
         {"name": "pc", "method": "pca", "params": {"n_components": 1}},
     ]
     fit_directions_flow("bv", specs, store=root)
-    judge = train_judge_flow("dsprites", name="judge", store=root, dataset_options=DATA, epochs=6)
-    run = evaluate_flow("bv", ["posx"], judge, sample=256, seed=0, store=root)
+    run = evaluate_flow("bv", ["posx"], "judge@1", sample=256, seed=0, store=root)
     return Store.open(root), run
 
 
@@ -344,8 +315,6 @@ def test_digits_judge_is_a_versioned_classifier(judged):
 
 
 def test_reevaluate_scores_each_newest_unscored_version_once(judged, tmp_path):
-    import shutil
-
     from latentops.flows.reevaluate import ReevaluateSpec, reevaluate_flow
 
     root = str(tmp_path / "store")

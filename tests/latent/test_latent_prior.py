@@ -14,12 +14,14 @@ from latentops.errors import InvalidInputError
 from latentops.latent import (
     apply_direction,
     log_prior,
+    prior_samples,
     prior_shell_band,
     prior_shell_radius,
     prior_shift,
     project_to_prior,
     radius_for_log_prob,
 )
+from latentops.latent.prior import SAMPLE_BLOCK
 
 PROPS = settings(max_examples=40, deadline=None)
 
@@ -170,3 +172,38 @@ def test_prior_shift_reports_how_far_an_edit_moved():
 def test_bad_input_raises_helpful_errors(call, match):
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+def test_prior_samples_depend_only_on_seed_index_and_d():
+    """Sample i is the same however many are drawn, in what order or chunks (a larger N extends)."""
+    n = 3 * SAMPLE_BLOCK + 17  # several blocks, the last one partial
+    whole = prior_samples(np.arange(n), 5, seed=7)
+    assert whole.shape == (n, 5) and whole.dtype == torch.float32
+    first = prior_samples(np.arange(100), 5, seed=7)
+    torch.testing.assert_close(first, whole[:100], rtol=0, atol=0)
+    picked = np.array([n - 1, 3, SAMPLE_BLOCK, 2 * SAMPLE_BLOCK + 1, 0])  # any order, any block
+    torch.testing.assert_close(prior_samples(picked, 5, 7), whole[picked], rtol=0, atol=0)
+    assert not torch.equal(prior_samples(np.arange(100), 5, seed=8), first)
+
+
+def test_prior_samples_are_standard_normal():
+    z = prior_samples(np.arange(20 * SAMPLE_BLOCK), 4, seed=0).numpy().ravel()
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    # distinct blocks are independent streams, not copies or shifts of one another
+    blocks = z.reshape(-1, SAMPLE_BLOCK * 4)[:4]
+    assert np.abs(np.corrcoef(blocks)[np.triu_indices(4, 1)]).max() < 0.1
+
+
+@pytest.mark.parametrize(
+    ("ids", "d", "seed", "match"),
+    [
+        (np.array([-1, 2]), 3, 0, "ints >= 0"),
+        (np.array([0.5]), 3, 0, "ints >= 0"),
+        (np.arange(3), 0, 0, "d=0"),
+        (np.arange(3), 3, -1, "seed=-1"),
+    ],
+)
+def test_prior_samples_refuse_bad_input(ids, d, seed, match):
+    with pytest.raises(InvalidInputError, match=match):
+        prior_samples(ids, d, seed)

@@ -193,3 +193,21 @@ def test_publishing_outside_a_run_is_a_no_op_but_still_checks_input():
     assert publish_link("x", "t", "file:///tmp/r.html") is None
     with pytest.raises(InvalidInputError, match="non-empty link"):
         publish_link("x", "t", "")
+
+
+def test_report_prefers_an_encoded_table_to_prior_samples(store):
+    from latentops.models import build_model
+    from latentops.report.queries import pick_model_and_table
+    from latentops.storage.latents import SAMPLED, latent_schema
+
+    ref = str(
+        store.models.register(
+            "g", build_model("vae", latent_dim=2, image_size=32), dataset="dsprites",
+            dataset_fingerprint="x", train={}, metrics={},
+        )
+    )  # fmt: skip
+    schema = latent_schema({}, with_logvar=False)
+    for name, extra in (("a_samples", {"source": SAMPLED, "seed": 0}), ("b_encoded", {})):
+        card = {"kind": "latents", "d": 2, "model": ref, **extra}
+        store.latents(name).ensure(schema, card, None)
+    assert pick_model_and_table(store, ref, None)[1] == "b_encoded"
