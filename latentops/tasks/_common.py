@@ -65,7 +65,8 @@ def open_dataset(name: str, options: dict[str, Any]) -> Dataset:
 
 def real_images(model_card: dict[str, Any], table_card: dict[str, Any]) -> Dataset:
     """The dataset that renders a table's real images, unsubset: the one the table was encoded
-    from (its card's ``source``), else (tables from before it was recorded) the model's.
+    from (its card's ``source``), else (prior samples, and tables from before the source was
+    recorded) the model's training data.
 
     ``n_items`` only picks a subset of the same items, and a later encode may have used a
     larger one than training did (a served encode that grows the table); every item id
