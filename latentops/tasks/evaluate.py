@@ -210,21 +210,10 @@ def write_scorecard(
             "direction_std": vec.std,
         },
     )
-    scores = [
-        Score(
-            metric,
-            value,
-            replace(shared, estimator=est, params={**shared.params, **params}),
-            direction=direction,
-            strength=s,
-            target=attr,
-        )
-        for (metric, s), (value, est, params) in values.items()
-    ]
     source = ScoreSource(
         run_id, "edit", card["model"], card.get("model_sha256"), table, snap.version
     )
-    written = store.scores.insert(build_score_rows(scores, source), run_id)
+    written = _insert_scorecard(store, values, shared, direction, attr, source)
     return {"direction": direction, "target": expr, "written": written, "skipped": skipped}
 
 
@@ -283,6 +272,22 @@ def score_text_direction(
             "direction_std": vec.std,
         },
     )
+    source = ScoreSource(
+        run_id, "edit", snap.card["model"], snap.card.get("model_sha256"), table, snap.version
+    )
+    written = _insert_scorecard(store, values, shared, direction, expr, source)
+    return {"direction": direction, "target": expr, "written": written, "skipped": skipped}
+
+
+def _insert_scorecard(
+    store: Store,
+    values: dict,
+    shared: Protocol,
+    direction: str,
+    target: str,
+    source: ScoreSource,
+) -> int:
+    """Store one direction's scorecard values ((metric, strength) -> value, estimator, params)."""
     scores = [
         Score(
             metric,
@@ -290,15 +295,11 @@ def score_text_direction(
             replace(shared, estimator=est, params={**shared.params, **params}),
             direction=direction,
             strength=s,
-            target=expr,
+            target=target,
         )
         for (metric, s), (value, est, params) in values.items()
     ]
-    source = ScoreSource(
-        run_id, "edit", snap.card["model"], snap.card.get("model_sha256"), table, snap.version
-    )
-    written = store.scores.insert(build_score_rows(scores, source), run_id)
-    return {"direction": direction, "target": expr, "written": written, "skipped": skipped}
+    return store.scores.insert(build_score_rows(scores, source), source.run_id)
 
 
 @task(cache_policy=NO_CACHE, **RETRY)
