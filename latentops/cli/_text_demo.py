@@ -10,6 +10,7 @@ import pyarrow as pa
 from rich.markup import escape
 
 from latentops.cli._common import console, quiet_prefect, show_table
+from latentops.models.text_decoder import NEAREST_K
 
 # one row per direction: what the scorecard says about strength, preservation and fidelity
 _FIGURES = (
@@ -103,5 +104,6 @@ def _show_figures(store: Any, summary: dict[str, Any]) -> None:
     per = store.sql(_PER_STRENGTH, [run, sentiment])
     show_table(
         pa.Table.from_pylist(per.to_pylist()),
-        title=f"{sentiment} by strength (std units): VADER compound of the decoded sentences",
+        title=f"{sentiment} by strength (std units): VADER compound of the decoded sentences "
+        f"(each edit: mean over its {NEAREST_K} nearest)",
     )

@@ -4,7 +4,11 @@ that are not the encoder (pure, no IO).
 Judges: VADER's compound score (a lexicon and rules, no learning) for sentiment; the corpus's
 ground truth (topic, formality) of the retrieved sentence for preservation; the cosine between
 the source sentence's and the retrieved sentence's embeddings for semantic preservation; and
-the decode fidelity (re-embedded text vs the edited z). Metric names carry a ``text.`` prefix:
+the decode fidelity (re-embedded text vs the edited z). The target response and the sentiment
+of an edit are the mean over its k nearest sentences when the decoder retrieves them: the
+nearest sentence alone changes in one or two steps over a strength grid, so a per-item rank
+correlation would score the steps, not the edit; preservation, semantic cosine and fidelity
+judge the nearest sentence, the one stored and shown. Metric names carry a ``text.`` prefix:
 they are other computations than the image scorecard's, and one name never means two.
 """
 
@@ -32,19 +36,22 @@ PRESERVED = ("topic", "formality")  # ground-truth columns whose change counts a
 Values = dict[tuple[str, float | None], tuple[float, str, dict[str, Any]]]
 
 ESTIMATORS = {
-    "text.target.mean": "mean target response of the retrieved sentences (VADER compound for "
-    "sentiment labels, else the label expression on their ground truth)",
-    "text.target.delta": "mean change of the target response vs the source sentence",
+    "text.target.mean": "mean target response of the edits, each the mean over its k nearest "
+    "sentences (VADER compound for sentiment labels, else the label expression on their ground "
+    "truth)",
+    "text.target.delta": "mean change of the target response (k nearest) vs the source sentence",
     "text.strength.slope": "least-squares slope of the mean target response over strengths",
     "text.strength.spearman": "Spearman of the mean target response over strengths",
     "text.strength.item_spearman_median": "median over items of the per-item Spearman of the "
     "target response over strengths",
     "text.linearity.r2": "R2 of the least-squares line through the mean target response",
-    "text.off_target.sentiment": "mean |VADER compound of the retrieved - of the source sentence|",
-    "text.sentiment.mean": "mean VADER compound of the retrieved sentences",
-    "text.preservation": "share of items whose retrieved sentence keeps the source's ground truth",
-    "text.preservation.semantic": "mean cosine of the retrieved sentence's embedding to the "
-    "source sentence's",
+    "text.off_target.sentiment": "mean |VADER compound (mean over the k nearest sentences) - "
+    "of the source sentence|",
+    "text.sentiment.mean": "mean VADER compound of the edits, each over its k nearest sentences",
+    "text.preservation": "share of items whose nearest retrieved sentence keeps the source's "
+    "ground truth",
+    "text.preservation.semantic": "mean cosine of the nearest retrieved sentence's embedding to "
+    "the source sentence's",
     "text.fidelity.decode": "mean cosine of the re-embedded decoded sentence to the edited z",
     "text.calibration.strength": "isotonic fit of the mean target response; smallest |s| "
     "reaching the change",
@@ -72,6 +79,13 @@ class VaderJudge:
         for t in set(texts) - set(self._seen):
             self._seen[t] = self.analyzer.polarity_scores(t)["compound"]
         return np.array([self._seen[t] for t in texts], np.float64)
+
+
+def neighbourhood_mean(scores: np.ndarray) -> np.ndarray:
+    """Mean over the last axis (..., k) of a judge's scores of each edit's k nearest sentences."""
+    # sorted first: the same neighbours retrieved in another order give the very same float, so
+    # an unchanged neighbourhood ties in the Spearman ranks instead of differing in the last bit
+    return np.sort(np.asarray(scores, np.float64), axis=-1).mean(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -132,10 +146,15 @@ def text_scorecard(
     ze = direction_traversal(z, u, np.asarray(offsets, np.float64).tolist())  # (S, N, d)
     out = decode_with_fidelity(decoder, encode, ze.reshape(S * N, -1), np.tile(item_id, S))
     got = corpus.rows(out.item_id).reshape(S, N)  # (S, N) retrieved rows
+    # (S, N, k) rows of the k nearest; a decoder that generates text is judged on it alone
+    near = (
+        got[..., None] if out.neighbours is None else corpus.rows(out.neighbours).reshape(S, N, -1)
+    )
     texts = corpus.columns["text"]
     src_texts = texts[src].tolist()
-    resp = _response(target, column, corpus.columns[column][got.ravel()], vader,
-                     texts[got.ravel()].tolist()).reshape(S, N)  # fmt: skip
+    near_texts = texts[near.ravel()].tolist()
+    resp = _response(target, column, corpus.columns[column][near.ravel()], vader, near_texts)
+    resp = neighbourhood_mean(resp.reshape(near.shape))  # (S, N)
     base = _response(target, column, corpus.columns[column][src], vader, src_texts)  # (N,)
     values: Values = {}
     skipped: list[str] = []
@@ -146,7 +165,7 @@ def text_scorecard(
 
     semantic = (corpus.unit[got] * z[None]).sum(-1).numpy()  # (S, N) cosine to the source
     fidelity = out.fidelity.reshape(S, N)
-    sentiment = vader(texts[got.ravel()].tolist()).reshape(S, N)
+    sentiment = neighbourhood_mean(vader(near_texts).reshape(near.shape))  # (S, N)
     sentiment_src = vader(src_texts)
     for i, s in enumerate(grid.tolist()):
         put("text.target.mean", s, resp[i].mean())

@@ -266,7 +266,9 @@ def score_text_direction(
         params={
             "target": expr,
             "selection": selection or {},
-            "decoder": "retrieval: nearest other sentence of the table by cosine",
+            "decoder": "retrieval: nearest other sentence of the table by cosine; target and "
+            "sentiment judged as the mean over the decoder_k nearest",
+            "decoder_k": decoder.k,
             "vader": vader.version,
             "strength_unit": vec.strength_unit,
             "direction_std": vec.std,

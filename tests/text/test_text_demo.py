@@ -35,12 +35,14 @@ def test_text_demo_prints_sentences_and_figures(text_demo):
     assert "text scorecards" in out and "VADER compound of the decoded" in out
     store = Store.open(cwd / "text-store")
     scores = store.sql(
-        "SELECT direction, max(value) FILTER (metric = 'text.strength.spearman') AS rho "
+        "SELECT direction, max(value) FILTER (metric = 'text.strength.spearman') AS rho, "
+        "max(value) FILTER (metric = 'text.strength.item_spearman_median') AS item_rho "
         "FROM scores GROUP BY direction ORDER BY direction"
     ).to_pylist()
     assert [r["direction"] for r in scores] == ["formal@1", "sentiment@1", "topic_books@1"]
     sentiment = next(r for r in scores if r["direction"] == "sentiment@1")
     assert sentiment["rho"] >= 0.9  # the mean VADER compound rises with the strength
+    assert sentiment["item_rho"] >= 0.9  # and so does each item's (over its 5 nearest sentences)
     html = (cwd / "text-store" / "reports" / "minilm-v1" / "report.html").read_text()
     assert 'data-key="sentences-sentiment@1"' in html and "fidelity" in html
 

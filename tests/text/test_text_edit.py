@@ -20,10 +20,16 @@ def test_retrieval_returns_nearest_other_sentence():
     assert out.distance[0] == pytest.approx(1 - cos, abs=1e-6)
     own = dec.decode_texts(torch.tensor([[1.0, 0.0]]), exclude=np.array([10]))
     assert own.item_id.tolist() == [11]  # the source item is never its own decode
+    assert own.neighbours.tolist() == [[11, 12]]  # the k nearest, nearest first, source left out
+    assert out.neighbours[:, 0].tolist() == out.item_id.tolist()
+    two = RetrievalDecoder(corpus, np.array([10, 11, 12]), ["a", "b", "c"], k=1)
+    assert two.decode_texts(torch.tensor([[1.0, 0.0]])).neighbours.tolist() == [[10]]
     with pytest.raises(InvalidInputError, match="d=2"):
         dec.decode_texts(torch.zeros(1, 3))
     with pytest.raises(InvalidInputError, match="at least 2"):
         RetrievalDecoder(corpus[:1], np.array([1]), ["a"])
+    with pytest.raises(InvalidInputError, match="k >= 1"):
+        RetrievalDecoder(corpus, np.array([10, 11, 12]), ["a", "b", "c"], k=0)
 
 
 def test_fidelity_is_the_round_trip_cosine(minilm):
