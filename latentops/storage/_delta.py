@@ -235,19 +235,8 @@ def retry_commit(action: Callable[[], Any], what: str) -> Any:
     )
 
 
-def insert_new(
-    uri: str,
-    data: pa.Table,
-    match: str,
-    run_id: str | None,
-    operation: str,
-    *,
-    merge_schema: bool = False,
-) -> int:
-    """Insert rows of ``data`` whose key (``match`` predicate on t/s) is absent; return count.
-
-    ``merge_schema`` adds ``data``'s new (nullable) columns to the table instead of dropping them.
-    """
+def insert_new(uri: str, data: pa.Table, match: str, run_id: str | None, operation: str) -> int:
+    """Insert rows of ``data`` whose key (``match`` predicate on t/s) is absent; return count."""
 
     def attempt() -> int:
         table = delta_table(uri)
@@ -258,7 +247,6 @@ def insert_new(
                     predicate=match,
                     source_alias="s",
                     target_alias="t",
-                    merge_schema=merge_schema,
                     commit_properties=commit_props(run_id, operation),
                     post_commithook_properties=KEEP_LOG,
                 )

@@ -194,8 +194,10 @@ class EditsTable:
         lo, hi = int(pc.min(rows["item_id"]).as_py()), int(pc.max(rows["item_id"]).as_py())
         # the item_id range lets Delta skip files of other items (edit_id implies item_id)
         match = f"t.edit_id = s.edit_id AND t.item_id >= {lo} AND t.item_id <= {hi}"
-        # an edits table written before the text columns existed gains them (nulls in old rows)
-        return _delta.insert_new(self.uri, rows, match, run_id, "edit", merge_schema=True)
+        # an edits table written before the text columns existed gains them (nulls in old
+        # rows) through add_columns, which keeps the table's card (a schema-merging insert drops it)
+        _delta.add_columns(self.uri, list(SCHEMA), run_id, "add edit columns")
+        return _delta.insert_new(self.uri, rows, match, run_id, "edit")
 
     def read(
         self,

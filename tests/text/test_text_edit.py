@@ -88,3 +88,4 @@ def test_an_edits_table_from_before_text_gains_the_text_columns(tmp_path):
     assert EditsTable(uri).insert(rows, None) == 1
     got = EditsTable(uri).read(["item_id", "text", "text_item_id", "fidelity"]).to_pylist()
     assert got == [{"item_id": 1, "text": "hi", "text_item_id": 2, "fidelity": 0.9}]
+    assert _delta.card_of(_delta.delta_table(uri)) == {"kind": "edits"}  # the card survives
