@@ -24,7 +24,6 @@ from latentops.directions import fit_direction
 from latentops.storage import DirectionLineage
 from latentops.storage.latents import z_matrix
 from tests.flows.test_server import (
-    PREFECT,
     TABLE,
     _add_judge,
     _deployment,
@@ -33,6 +32,7 @@ from tests.flows.test_server import (
     _stop,
     _store_with_model,
     _wait_for,
+    prefect_server,
 )
 
 pytestmark = pytest.mark.slow
@@ -96,43 +96,14 @@ def postgres():
 @pytest.fixture(scope="module")
 def pg_server(postgres, tmp_path_factory):
     """`prefect server start` with its database on that PostgreSQL; yields (url, client env)."""
-    import urllib.request
-
-    port = postgres[0]
-    home = tmp_path_factory.mktemp("prefect-pg-home")
-    api = _free_port()
-    url = f"http://127.0.0.1:{api}/api"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env = {
-        **base,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    server_env = {
-        **env,
-        "PREFECT_API_DATABASE_CONNECTION_URL": (
-            f"postgresql+asyncpg://latentops@127.0.0.1:{port}/postgres"
-        ),
-    }
-    log = home / "server.log"
-    proc = _start(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(api)], server_env, log
-    )
-    try:
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        _wait_for(healthy, proc, log, "prefect server start on PostgreSQL", timeout=180)
-        yield url, {**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    finally:
-        _stop(proc)
+    database = f"postgresql+asyncpg://latentops@127.0.0.1:{postgres[0]}/postgres"
+    with prefect_server(
+        tmp_path_factory.mktemp("prefect-pg-home"),
+        "prefect server start on PostgreSQL",
+        {"PREFECT_API_DATABASE_CONNECTION_URL": database},
+        timeout=180,
+    ) as got:
+        yield got
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ infra/prefect.yaml with `prefect deploy` and runs it on a real process worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -81,10 +82,10 @@ def _wait_for(check, proc: subprocess.Popen, log: Path, what: str, timeout: floa
     pytest.fail(f"{what}: timed out after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real `prefect server start` on a free local port; yields (api url, env for clients)."""
-    home = tmp_path_factory.mktemp("prefect-home")
+@contextlib.contextmanager
+def prefect_server(home: Path, what: str, server_env: dict[str, str] | None = None, timeout=120):
+    """A real `prefect server start` on a free local port (``server_env`` adds settings to the
+    server only); yields (api url, env for clients of it)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
@@ -97,7 +98,9 @@ def server(tmp_path_factory):
     }
     log = home / "server.log"
     proc = _start(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        {**env, **(server_env or {})},
+        log,
     )
     try:
 
@@ -108,10 +111,17 @@ def server(tmp_path_factory):
             except OSError:
                 return False
 
-        _wait_for(healthy, proc, log, "prefect server start", timeout=120)
+        _wait_for(healthy, proc, log, what, timeout=timeout)
         yield url, {**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `prefect server start` on a free local port; yields (api url, env for clients)."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-home"), "prefect server start") as got:
+        yield got
 
 
 @pytest.fixture
